@@ -1,0 +1,1 @@
+"""Thin route handlers, one module per area; each exposes ``routers``."""

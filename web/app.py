@@ -1,0 +1,64 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.engine import Engine
+
+from .db import check_schema, make_engine
+from .errors import install_error_handlers
+from .middleware import BodySizeLimit, SecurityHeaders
+from .settings import Settings, get_settings
+
+__all__ = ["create_app"]
+
+STATIC_DIR = Path(__file__).parent / "static"
+log = logging.getLogger("konbit.web")
+
+
+class CachedStatic(StaticFiles):
+    """Static files with a day of caching: field offices are on slow links."""
+
+    def file_response(self, *args, **kwargs):  # type: ignore[override]
+        response = super().file_response(*args, **kwargs)
+        response.headers.setdefault("Cache-Control", "public, max-age=86400")
+        return response
+
+
+def create_app(settings: Settings | None = None, *, engine: Engine | None = None, check_db: bool = True) -> FastAPI:
+    """Build the app. ``check_db`` refuses to start on a database whose schema is behind."""
+    settings = settings or get_settings()
+    engine = engine or make_engine(settings.database)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if check_db:
+            check_schema(engine)
+        yield
+
+    app = FastAPI(
+        title="Konbit",
+        version="0.1.0",
+        summary="Counter-trafficking BCC campaigns: plan and deliver, measure, evaluate.",
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+
+    from .routes import account, audit, auth, docs, health, home, users  # noqa: PLC0415
+
+    for module in (auth, health, home, account, users, audit, docs):
+        for router in module.routers:
+            app.include_router(router)
+    app.mount("/static", CachedStatic(directory=STATIC_DIR), name="static")
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
+    return app
