@@ -6,7 +6,10 @@ import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from collections.abc import Iterator
+
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 
@@ -15,7 +18,7 @@ from .errors import install_error_handlers
 from .middleware import BodySizeLimit, SecurityHeaders
 from .settings import Settings, get_settings
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "iter_routes"]
 
 STATIC_DIR = Path(__file__).parent / "static"
 log = logging.getLogger("konbit.web")
@@ -54,11 +57,20 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
     from .routes import account, audit, auth, docs, health, home, users  # noqa: PLC0415
 
-    for module in (auth, health, home, account, users, audit, docs):
-        for router in module.routers:
-            app.include_router(router)
+    app.state.routers = [router for module in (auth, health, home, account, users, audit, docs) for router in module.routers]
+    for router in app.state.routers:
+        app.include_router(router)
     app.mount("/static", CachedStatic(directory=STATIC_DIR), name="static")
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)
     return app
+
+
+def iter_routes(app: FastAPI) -> Iterator[tuple[str, APIRoute]]:
+    """Every (method, route) the app serves from its routers (for the permission walk)."""
+    for router in app.state.routers:
+        for route in router.routes:
+            if isinstance(route, APIRoute):
+                for method in sorted(route.methods - {"HEAD", "OPTIONS"}):
+                    yield method, route

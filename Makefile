@@ -1,0 +1,55 @@
+# Konbit: `make run` sets up everything and serves the demo; `make test` runs the suite
+# on SQLite, then again on PostgreSQL when a server answers at 127.0.0.1:5432.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
+PYTEST_ARGS ?=
+
+.PHONY: install run serve demo migrate test test-sqlite test-postgres browser bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test,postgres]'
+	touch $@
+
+install: $(BIN)/.installed
+
+migrate: install
+	$(BIN)/konbit db upgrade
+
+demo: migrate
+	$(BIN)/konbit demo
+
+run: demo
+	@echo "Demo logins are in $${KONBIT_DATA_DIR:-var}/demo-logins.txt:"; cat $${KONBIT_DATA_DIR:-var}/demo-logins.txt
+	$(BIN)/konbit serve --host $(HOST) --port $(PORT)
+
+# Debian's Chromium for the browser tests (never a downloaded browser build).
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get install -y -qq chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)); \
+	  else echo "Chromium is missing: install Debian's chromium package for the browser tests."; fi; \
+	fi
+
+test: install browser test-sqlite test-postgres
+
+test-sqlite: install
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+test-postgres: install
+	@if $(BIN)/python -c "import socket; socket.create_connection(('127.0.0.1', 5432), 2)" 2>/dev/null; then \
+	  echo "PostgreSQL answers at 127.0.0.1:5432: running the database tests on it"; \
+	  KONBIT_TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/python -m pytest -q -m db $(PYTEST_ARGS); \
+	else echo "No PostgreSQL at 127.0.0.1:5432: skipping the PostgreSQL pass"; fi
+
+bench: install
+	$(BIN)/python -m benchmarks.run
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache test-results
