@@ -55,9 +55,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.settings = settings
     app.state.engine = engine
 
-    from .routes import account, audit, auth, docs, health, home, users  # noqa: PLC0415
+    from .routes import account, analysis, audit, auth, collect, content, docs, health, home, survey_data, surveys, users  # noqa: PLC0415
 
-    app.state.routers = [router for module in (auth, health, home, account, users, audit, docs) for router in module.routers]
+    app.state.routers = [router for module in (auth, health, home, account, users, audit, docs, content, surveys, collect, survey_data, analysis) for router in module.routers]
     for router in app.state.routers:
         app.include_router(router)
     app.mount("/static", CachedStatic(directory=STATIC_DIR), name="static")

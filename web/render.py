@@ -26,6 +26,11 @@ FLASH_COOKIE = "konbit_flash"
 # (label, path, permission): what the navigation offers, filtered by the user's role.
 NAVIGATION: list[tuple[str, str, str]] = [
     ("Home", "/", "home.view"),
+    ("Content", "/content", "content.view"),
+    ("Surveys", "/surveys", "surveys.view"),
+    ("Collect", "/collect", "surveys.collect"),
+    ("Review", "/review", "surveys.review"),
+    ("Analysis", "/analysis", "analysis.view"),
     ("Users", "/users", "users.view"),
     ("Audit log", "/audit", "audit.view"),
     ("My account", "/account", "account.manage_own"),

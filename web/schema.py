@@ -2,6 +2,8 @@
 
 from sqlmodel import SQLModel
 
+from content import models as _content  # noqa: F401
+from surveys import models as _surveys  # noqa: F401
 from web.accounts import models as _accounts  # noqa: F401
 
 metadata = SQLModel.metadata

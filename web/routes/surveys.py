@@ -1,0 +1,3 @@
+"""Routes of this area (being built; see the issue tracker)."""
+
+routers: list = []
