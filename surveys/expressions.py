@@ -1,0 +1,1532 @@
+"""Safe evaluation of a subset of the XLSForm / ODK XPath expression language.
+
+Survey forms imported from XLSForm carry ``relevant`` (skip logic) and
+``constraint`` expressions.  They are evaluated on the server (this module)
+and offline in the browser (``web/static/js/xlsexpr.js``); both
+implementations must give the same answer for every input, so the language is
+specified here and mirrored line by line in JavaScript.  The shared cases in
+``tests/surveys/expression_cases.json`` are run against both.
+
+Expressions are parsed once by a hand-written Pratt parser into an immutable
+tree (:class:`Expr`).  Nothing is ever passed to ``eval`` / ``new Function``.
+:func:`to_json` turns a tree into plain JSON that the browser evaluates without
+re-parsing.
+
+Syntax
+------
+========================  =================================================
+``${name}``               value of the field ``name``
+``.``                     value of the current field (for constraints)
+``12``, ``2.5``, ``.5``   number literals (no sign, no exponent)
+``'text'``, ``"text"``    string literals (XPath has no escapes)
+``( ... )``               grouping
+``-x``                    unary minus
+``* div mod``             multiplication, division, remainder
+``+ -``                   addition, subtraction
+``< <= > >=``             relational comparison
+``= !=``                  equality
+``and``                   logical and (short-circuit)
+``or``                    logical or (short-circuit)
+========================  =================================================
+
+Precedence is listed from tightest to loosest, as in XPath 1.0; binary
+operators are left-associative, so ``a or b and c`` is ``a or (b and c)`` and
+``1 < 2 < 3`` is ``(1 < 2) < 3``.  ``/`` is not division in XPath and is
+rejected, as are paths (``/data/x``, ``..``), predicates, unions, variables
+and every function not listed below.
+
+Functions: ``true()``, ``false()``, ``not(x)``, ``if(c, a, b)`` (only the
+chosen branch is evaluated), ``coalesce(a, b)``, ``selected(list, 'choice')``,
+``count-selected(list)``, ``string-length([x])``, ``regex(x, 'pattern')``,
+``today()``, ``number([x])``, ``int(x)``, ``round(x[, places])``.  Names are
+checked, and argument counts too, when parsing; ``string-length()`` and
+``number()`` without an argument use the current value.
+
+Value model
+-----------
+Answers are strings, as in the ODK submission XML: a select_multiple answer
+is a space-separated list of choice names and an unanswered field is ``''``.
+The ``values`` mapping may also hold ``None`` (unanswered) or a list of
+strings (joined with single spaces); ints and floats are accepted and turned
+into strings as described below.  Every field an expression references must
+be a key of ``values`` or evaluation fails; :func:`check_references` finds
+such mistakes when a form is imported.
+
+Expressions produce one of three types -- boolean, number (an IEEE double;
+``float`` in Python) or string -- converted as in XPath 1.0, with the
+adjustments JavaRosa (ODK Collect) makes:
+
+* **boolean(x)**: a string is true when non-empty; a number is true unless it
+  is NaN or ``abs(n) <= 1e-12`` (JavaRosa's tolerance).
+* **number(x)**: booleans give 1 / 0.  A string is trimmed (code points up to
+  U+0020), every ``,`` becomes ``.`` (JavaRosa accepts a decimal comma: note
+  that ``'1,000'`` is therefore 1), and it must then match
+  ``-?(digits[.digits?] | .digits)``, so ``'2.50'`` is 2.5 and ``' 7 '`` is 7.
+  Anything else, including ``''``, ``'1e3'``, ``'+1'`` and ``'Infinity'``, is
+  NaN -- *except* a string of the exact form ``YYYY-MM-DD`` holding a valid
+  date, which gives the number of days since 1970-01-01.  That extension
+  stands in for ODK's typed date answers, so ``. <= today()`` and
+  ``int((today() - ${dob}) div 365.25)`` work as they do in ODK.
+* **string(x)**: ``'true'`` / ``'false'``; numbers as ``NaN``, ``Infinity``,
+  ``-Infinity``, or plain decimal notation without exponent and with the
+  shortest digits that round-trip (``2.5``, ``3``, ``0.30000000000000004``,
+  ``-0`` prints as ``0``).
+
+Comparisons follow JavaRosa:
+
+* ``=`` and ``!=``: if either side is a boolean both are compared as
+  booleans; otherwise if either side is a number (a number literal,
+  arithmetic, ``number()``, ``count-selected()`` ...) both are compared as
+  numbers, equal when ``a == b`` or ``abs(a - b) < 1e-12``; otherwise both are
+  compared as strings.  So ``${x} = ''`` tests for an unanswered field,
+  ``${x} = 2.5`` is true for ``'2.50'``, ``${x} = 5`` is false for ``''`` (NaN)
+  and ``${x} != 5`` is true for ``''``.  Field against field (``${a} = ${b}``)
+  compares strings: ``'2.50'`` differs from ``'2.5'`` (ODK would know the
+  field types and compare numbers; this untyped model cannot).
+* ``<``, ``<=``, ``>``, ``>=`` always convert both sides to numbers (XPath
+  1.0), so any NaN -- an empty answer, ``'abc'`` -- makes them false.  Dates
+  in ``YYYY-MM-DD`` form compare as dates through the rule above.
+
+Arithmetic converts both operands to numbers and follows IEEE 754: ``x div
+0`` is +/-Infinity, ``0 div 0`` is NaN, ``mod`` keeps the sign of the dividend
+(like ``%`` in JavaScript and Java), and NaN propagates.
+
+Functions in detail:
+
+* ``selected(list, choice)``: ``choice`` is trimmed and looked up among the
+  whitespace-separated (space, tab, CR, LF) tokens of ``list``; an empty choice
+  is never selected.  A number literal as second argument is refused when
+  parsing (ODK fails on it too): write ``'1'``.
+* ``count-selected(list)``: the number of such tokens (0 for ``''``).
+* ``string-length(x)``: length in Unicode code points (ODK counts UTF-16
+  units; the two differ only for characters outside the BMP such as emoji).
+* ``coalesce(a, b)``: ``a`` unless it is ``''`` or NaN, else ``b``.
+* ``int(x)``: truncates towards zero; NaN and infinities are kept.
+* ``round(x)``: nearest integer, halves towards +Infinity (XPath:
+  ``round(2.5) = 3``, ``round(-2.5) = -2``).  ``round(x, places)`` rounds the
+  shortest decimal representation of ``x`` the same way at ``places`` decimals
+  (negative places round to tens, hundreds ...), so ``round(2.675, 2)`` is
+  2.68 as it is in ODK; ``places`` is truncated, NaN places count as 0, and
+  more than 30 (or less than -30) gives NaN.
+* ``today()``: the date as a ``YYYY-MM-DD`` string (the server's local date,
+  or the ``today`` argument; the phone's local date in the browser).
+* ``regex(x, pattern)``: true when ``pattern`` matches *somewhere* in
+  ``string(x)`` (Java's ``find()``: anchor with ``^...$`` to match the whole
+  value).  Patterns are run by a small built-in engine with linear-time
+  matching (no backtracking, so no catastrophic patterns), identical in both
+  languages.  Supported: literals, ``.`` (any code point but line
+  terminators), ``[...]`` / ``[^...]`` classes with ranges, ``\\d \\w \\s \\D
+  \\W \\S`` (ASCII meanings), ``\\t \\n \\r \\f \\v \\uXXXX`` and escaped
+  punctuation, ``^``, ``$`` (very start / very end of the value), groups
+  ``(...)`` and ``(?:...)``, ``|``, quantifiers ``* + ? {n} {n,} {n,m}``
+  (``n, m <= 100``; a trailing lazy ``?`` is accepted and means nothing for a
+  yes/no match).  Everything else (backreferences, lookaround, ``\\b``, flags,
+  possessive quantifiers, nested classes) is a syntax error.  Limits:
+  patterns of at most 200 code points that compile to at most 1000 steps,
+  input strings of at most 2000 code points; exceeding them is an error.
+  Literal patterns are compiled, and their errors reported, when parsing.
+
+Errors
+------
+Everything that can go wrong with an expression raises
+:class:`ExpressionError` (a ``ValueError``) with a ``message`` and a 0-based
+``position`` in code points (``None`` when there is none): syntax errors,
+unknown functions, wrong argument counts and invalid literal regex patterns
+when parsing; unknown fields, invalid non-literal regex patterns and
+over-long regex input when evaluating.  Evaluation errors carry no position
+because trees sent to the browser do not keep source positions; use
+:func:`check_references` to locate unknown fields in the source.  Values of
+an unsupported type raise ``TypeError``.  Expressions are limited to 10000
+characters and nesting (parentheses, operators, calls) to depth 100.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import math
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_EXPRESSION_LENGTH",
+    "MAX_REGEX_INPUT_LENGTH",
+    "MAX_REGEX_PATTERN_LENGTH",
+    "Binary",
+    "Call",
+    "Current",
+    "Expr",
+    "ExpressionError",
+    "FieldRef",
+    "Logical",
+    "Negate",
+    "NumberLiteral",
+    "StringLiteral",
+    "check_references",
+    "evaluate",
+    "from_json",
+    "parse",
+    "to_json",
+    "truthy",
+]
+
+MAX_EXPRESSION_LENGTH = 10_000
+"""Longest accepted expression, in code points."""
+
+MAX_DEPTH = 100
+"""Deepest accepted nesting of parentheses, operators and calls."""
+
+MAX_REGEX_PATTERN_LENGTH = 200
+"""Longest accepted ``regex()`` pattern, in code points."""
+
+MAX_REGEX_INPUT_LENGTH = 2_000
+"""Longest string ``regex()`` will test, in code points."""
+
+_MAX_REGEX_PROGRAM = 1_000
+_MAX_REGEX_REPEAT = 100
+_EQ_TOLERANCE = 1e-12
+
+Value = Union[bool, float, str]
+"""What an expression evaluates to."""
+
+
+class ExpressionError(ValueError):
+    """An expression is invalid or cannot be evaluated.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong, without the position (``"unexpected ')'"``).
+    position : int or None
+        0-based index, in code points, into the expression text.
+
+    Notes
+    -----
+    ``str(error)`` appends the position: ``"unexpected ')' at position 12"``.
+    """
+
+    def __init__(self, message: str, position: int | None = None) -> None:
+        self.message = message
+        self.position = position
+        super().__init__(message, position)
+
+    def __str__(self) -> str:
+        if self.position is None:
+            return self.message
+        return f"{self.message} at position {self.position}"
+
+
+# ---------------------------------------------------------------------------
+# Expression tree
+# ---------------------------------------------------------------------------
+
+_BINARY_OPS = ("=", "!=", "<", "<=", ">", ">=", "+", "-", "*", "div", "mod")
+_PRECEDENCE = {
+    "or": 1, "and": 2,
+    "=": 3, "!=": 3,
+    "<": 4, "<=": 4, ">": 4, ">=": 4,
+    "+": 5, "-": 5,
+    "*": 6, "div": 6, "mod": 6,
+}
+_UNARY_PRECEDENCE = 7
+_PRIMARY_PRECEDENCE = 8
+
+# name -> (minimum, maximum) number of arguments
+_FUNCTIONS = {
+    "true": (0, 0),
+    "false": (0, 0),
+    "not": (1, 1),
+    "if": (3, 3),
+    "coalesce": (2, 2),
+    "selected": (2, 2),
+    "count-selected": (1, 1),
+    "string-length": (0, 1),
+    "regex": (2, 2),
+    "today": (0, 0),
+    "number": (0, 1),
+    "int": (1, 1),
+    "round": (1, 2),
+}
+
+
+@dataclass(frozen=True)
+class Expr:
+    """Base class of expression tree nodes (immutable and hashable).
+
+    ``pos`` is the node's position in the source text (``None`` for trees
+    built by :func:`from_json`); it is ignored by ``==``.  ``str(expr)`` gives
+    canonical source text that parses back to an equal tree.
+    """
+
+    def children(self) -> tuple[Expr, ...]:
+        """Return the direct sub-expressions, in source order."""
+        return ()
+
+    def references(self) -> frozenset[str]:
+        """Return the names of all fields referenced with ``${...}``."""
+        return frozenset(_iter_references(self))
+
+    def to_json(self) -> Any:
+        """Return the JSON form of the tree (see :func:`to_json`)."""
+        raise NotImplementedError
+
+    def _precedence(self) -> int:
+        return _PRIMARY_PRECEDENCE
+
+    def _eval(self, ctx: _Context) -> Value:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class NumberLiteral(Expr):
+    """A number literal such as ``2.5`` (never negative)."""
+
+    value: float
+    pos: int | None = field(default=None, compare=False, repr=False)
+
+    def to_json(self) -> Any:
+        return ["num", _json_number(self.value)]
+
+    def __str__(self) -> str:
+        return _number_to_string(self.value)
+
+    def _eval(self, ctx: _Context) -> Value:
+        return self.value
+
+
+@dataclass(frozen=True)
+class StringLiteral(Expr):
+    """A string literal such as ``'yes'``."""
+
+    value: str
+    pos: int | None = field(default=None, compare=False, repr=False)
+
+    def to_json(self) -> Any:
+        return ["str", self.value]
+
+    def __str__(self) -> str:
+        quote = '"' if "'" in self.value else "'"
+        return f"{quote}{self.value}{quote}"
+
+    def _eval(self, ctx: _Context) -> Value:
+        return self.value
+
+
+@dataclass(frozen=True)
+class FieldRef(Expr):
+    """A reference ``${name}`` to the value of another field."""
+
+    name: str
+    pos: int | None = field(default=None, compare=False, repr=False)
+
+    def to_json(self) -> Any:
+        return ["ref", self.name]
+
+    def __str__(self) -> str:
+        return "${" + self.name + "}"
+
+    def _eval(self, ctx: _Context) -> Value:
+        return ctx.field(self.name)
+
+
+@dataclass(frozen=True)
+class Current(Expr):
+    """``.``: the value of the field the expression belongs to."""
+
+    pos: int | None = field(default=None, compare=False, repr=False)
+
+    def to_json(self) -> Any:
+        return ["cur"]
+
+    def __str__(self) -> str:
+        return "."
+
+    def _eval(self, ctx: _Context) -> Value:
+        return ctx.current
+
+
+@dataclass(frozen=True)
+class Negate(Expr):
+    """Unary minus."""
+
+    operand: Expr
+    pos: int | None = field(default=None, compare=False, repr=False)
+
+    def children(self) -> tuple[Expr, ...]:
+        return (self.operand,)
+
+    def to_json(self) -> Any:
+        return ["neg", self.operand.to_json()]
+
+    def __str__(self) -> str:
+        return "-" + _wrap(self.operand, self.operand._precedence() < _UNARY_PRECEDENCE)
+
+    def _precedence(self) -> int:
+        return _UNARY_PRECEDENCE
+
+    def _eval(self, ctx: _Context) -> Value:
+        return -_to_number(self.operand._eval(ctx))
+
+
+@dataclass(frozen=True)
+class Logical(Expr):
+    """``and`` / ``or`` over two or more operands, short-circuiting."""
+
+    op: str
+    operands: tuple[Expr, ...]
+    pos: int | None = field(default=None, compare=False, repr=False)
+
+    def children(self) -> tuple[Expr, ...]:
+        return self.operands
+
+    def to_json(self) -> Any:
+        return [self.op, *(operand.to_json() for operand in self.operands)]
+
+    def __str__(self) -> str:
+        own = self._precedence()
+        return f" {self.op} ".join(
+            _wrap(operand, operand._precedence() <= own) for operand in self.operands
+        )
+
+    def _precedence(self) -> int:
+        return _PRECEDENCE[self.op]
+
+    def _eval(self, ctx: _Context) -> Value:
+        stop = self.op == "or"
+        for operand in self.operands:
+            if truthy(operand._eval(ctx)) == stop:
+                return stop
+        return not stop
+
+
+@dataclass(frozen=True)
+class Binary(Expr):
+    """A comparison or arithmetic operator."""
+
+    op: str
+    left: Expr
+    right: Expr
+    pos: int | None = field(default=None, compare=False, repr=False)
+
+    def children(self) -> tuple[Expr, ...]:
+        return (self.left, self.right)
+
+    def to_json(self) -> Any:
+        return [self.op, self.left.to_json(), self.right.to_json()]
+
+    def __str__(self) -> str:
+        own = self._precedence()
+        left = _wrap(self.left, self.left._precedence() < own)
+        right = _wrap(self.right, self.right._precedence() <= own)
+        return f"{left} {self.op} {right}"
+
+    def _precedence(self) -> int:
+        return _PRECEDENCE[self.op]
+
+    def _eval(self, ctx: _Context) -> Value:
+        return _binary(self.op, self.left._eval(ctx), self.right._eval(ctx))
+
+
+@dataclass(frozen=True)
+class Call(Expr):
+    """A call of one of the supported functions."""
+
+    name: str
+    args: tuple[Expr, ...]
+    pos: int | None = field(default=None, compare=False, repr=False)
+
+    def children(self) -> tuple[Expr, ...]:
+        return self.args
+
+    def to_json(self) -> Any:
+        return ["call", self.name, *(arg.to_json() for arg in self.args)]
+
+    def __str__(self) -> str:
+        return f"{self.name}({', '.join(str(arg) for arg in self.args)})"
+
+    def _eval(self, ctx: _Context) -> Value:
+        return _call(self.name, self.args, ctx)
+
+
+def _wrap(expr: Expr, parenthesise: bool) -> str:
+    return f"({expr})" if parenthesise else str(expr)
+
+
+def _iter_references(expr: Expr) -> Iterator[str]:
+    """Yield referenced field names in source order (with repeats)."""
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, FieldRef):
+            yield node.name
+        stack.extend(reversed(node.children()))
+
+
+def _iter_nodes(expr: Expr) -> Iterator[Expr]:
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(reversed(node.children()))
+
+
+# ---------------------------------------------------------------------------
+# Tokenizer
+# ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Token:
+    kind: str   # num str ref cur name op ( ) , eof
+    value: Any
+    pos: int
+    text: str
+
+
+_WHITESPACE = " \t\r\n"
+_NAME_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
+_NAME_CHARS = _NAME_START | frozenset("0123456789.-")
+_DIGITS = frozenset("0123456789")
+
+
+def _is_field_name_char(ch: str, first: bool) -> bool:
+    if ord(ch) >= 0x80:
+        return True
+    return ch in (_NAME_START if first else _NAME_CHARS)
+
+
+def _tokenize(text: str) -> list[_Token]:
+    tokens: list[_Token] = []
+    n = len(text)
+    i = 0
+    while i < n:
+        ch = text[i]
+        start = i
+        if ch in _WHITESPACE:
+            i += 1
+            continue
+        if ch == "$":
+            i = _scan_field_ref(text, i)
+            tokens.append(_Token("ref", text[start + 2:i - 1], start, text[start:i]))
+        elif ch in _DIGITS or (ch == "." and i + 1 < n and text[i + 1] in _DIGITS):
+            while i < n and text[i] in _DIGITS:
+                i += 1
+            if i < n and text[i] == ".":
+                i += 1
+                while i < n and text[i] in _DIGITS:
+                    i += 1
+            value = float(text[start:i])
+            if math.isinf(value):
+                raise ExpressionError("number is too large", start)
+            tokens.append(_Token("num", value, start, text[start:i]))
+        elif ch == ".":
+            if i + 1 < n and text[i + 1] == ".":
+                raise ExpressionError("'..' (parent) paths are not supported", start)
+            i += 1
+            tokens.append(_Token("cur", None, start, "."))
+        elif ch in "'\"":
+            end = text.find(ch, i + 1)
+            if end < 0:
+                raise ExpressionError("unterminated string", start)
+            i = end + 1
+            tokens.append(_Token("str", text[start + 1:end], start, text[start:i]))
+        elif ch in _NAME_START:
+            i = _scan_name(text, i)
+            if i < n and text[i] == ":" and i + 1 < n and text[i + 1] in _NAME_START:
+                i = _scan_name(text, i + 1)
+            tokens.append(_Token("name", text[start:i], start, text[start:i]))
+        elif text.startswith(("!=", "<=", ">="), i):
+            i += 2
+            tokens.append(_Token("op", text[start:i], start, text[start:i]))
+        elif ch in "=<>+-*":
+            i += 1
+            tokens.append(_Token("op", ch, start, ch))
+        elif ch in "(),":
+            i += 1
+            tokens.append(_Token(ch, ch, start, ch))
+        elif ch == "/":
+            raise ExpressionError(
+                "unexpected '/' (paths are not supported; use 'div' to divide)", start)
+        else:
+            raise ExpressionError(f"unexpected character {_quote(ch)}", start)
+    tokens.append(_Token("eof", None, n, ""))
+    return tokens
+
+
+def _scan_name(text: str, i: int) -> int:
+    i += 1
+    while i < len(text) and text[i] in _NAME_CHARS:
+        i += 1
+    return i
+
+
+def _scan_field_ref(text: str, start: int) -> int:
+    """Return the index just past the ``${name}`` starting at ``start``."""
+    n = len(text)
+    if start + 1 >= n or text[start + 1] != "{":
+        raise ExpressionError("expected '{' after '$'", start)
+    i = start + 2
+    while i < n and text[i] != "}":
+        if not _is_field_name_char(text[i], i == start + 2):
+            raise ExpressionError(
+                f"invalid character {_quote(text[i])} in field reference", i)
+        i += 1
+    if i >= n:
+        raise ExpressionError("unterminated field reference", start)
+    if i == start + 2:
+        raise ExpressionError("empty field reference", start)
+    return i + 1
+
+
+def _quote(text: str) -> str:
+    return '"' + text + '"' if text == "'" else "'" + text + "'"
+
+
+def _describe(token: _Token) -> str:
+    if token.kind == "eof":
+        return "end of expression"
+    text = token.text if len(token.text) <= 30 else token.text[:27] + "..."
+    if token.kind == "num":
+        return f"number {text}"
+    if token.kind == "str":
+        return f"string {text}"
+    if token.kind == "ref":
+        return f"field reference {text}"
+    if token.kind == "name":
+        return f"name '{text}'"
+    return _quote(text)
+
+
+# ---------------------------------------------------------------------------
+# Parser
+# ---------------------------------------------------------------------------
+
+class _Parser:
+    """Pratt parser over the token list; see the module docstring."""
+
+    def __init__(self, text: str) -> None:
+        self.tokens = _tokenize(text)
+        self.index = 0
+        self.nesting = 0
+
+    def peek(self) -> _Token:
+        return self.tokens[self.index]
+
+    def advance(self) -> _Token:
+        token = self.tokens[self.index]
+        self.index += 1
+        return token
+
+    def parse(self) -> Expr:
+        expr, _ = self.expression(0)
+        token = self.peek()
+        if token.kind != "eof":
+            raise ExpressionError(f"unexpected {_describe(token)}", token.pos)
+        return expr
+
+    def expression(self, min_precedence: int) -> tuple[Expr, int]:
+        """Parse operators binding tighter than ``min_precedence``.
+
+        Returns the tree and its depth.
+        """
+        self.nesting += 1
+        if self.nesting > MAX_DEPTH:
+            raise ExpressionError("expression is nested too deeply", self.peek().pos)
+        left, depth = self.prefix()
+        chain: Logical | None = None
+        while True:
+            token = self.peek()
+            op = _infix_operator(token)
+            if op is None or _PRECEDENCE[op] <= min_precedence:
+                break
+            self.advance()
+            right, right_depth = self.expression(_PRECEDENCE[op])
+            if op in ("and", "or"):
+                if chain is not None and chain.op == op:
+                    chain = Logical(op, chain.operands + (right,), chain.pos)
+                    depth = max(depth, right_depth + 1)
+                else:
+                    chain = Logical(op, (left, right), token.pos)
+                    depth = max(depth, right_depth) + 1
+                left = chain
+            else:
+                chain = None
+                left = Binary(op, left, right, token.pos)
+                depth = max(depth, right_depth) + 1
+            _check_depth(depth, token.pos)
+        self.nesting -= 1
+        return left, depth
+
+    def prefix(self) -> tuple[Expr, int]:
+        token = self.advance()
+        kind = token.kind
+        if kind == "num":
+            return NumberLiteral(token.value, token.pos), 1
+        if kind == "str":
+            return StringLiteral(token.value, token.pos), 1
+        if kind == "ref":
+            return FieldRef(token.value, token.pos), 1
+        if kind == "cur":
+            return Current(token.pos), 1
+        if kind == "op" and token.value == "-":
+            operand, depth = self.expression(_UNARY_PRECEDENCE - 1)
+            _check_depth(depth + 1, token.pos)
+            return Negate(operand, token.pos), depth + 1
+        if kind == "(":
+            inner, depth = self.expression(0)
+            self.expect(")")
+            return inner, depth
+        if kind == "name" and self.peek().kind == "(":
+            return self.call(token)
+        if kind == "name" and _infix_operator(token) is None:
+            raise ExpressionError(
+                f"unexpected name '{token.text}' (write ${{{token.text}}} to use a field)",
+                token.pos)
+        raise ExpressionError(f"unexpected {_describe(token)}", token.pos)
+
+    def call(self, name_token: _Token) -> tuple[Expr, int]:
+        name = name_token.text
+        if name not in _FUNCTIONS:
+            raise ExpressionError(f"unknown function '{name}()'", name_token.pos)
+        self.advance()  # "("
+        args: list[Expr] = []
+        depth = 0
+        if self.peek().kind != ")":
+            while True:
+                arg, arg_depth = self.expression(0)
+                args.append(arg)
+                depth = max(depth, arg_depth)
+                if self.peek().kind != ",":
+                    break
+                self.advance()
+        self.expect(")")
+        _check_call(name, args, name_token.pos)
+        depth += 1
+        _check_depth(depth, name_token.pos)
+        return Call(name, tuple(args), name_token.pos), depth
+
+    def expect(self, kind: str) -> None:
+        token = self.peek()
+        if token.kind != kind:
+            raise ExpressionError(
+                f"expected {_quote(kind)} but found {_describe(token)}", token.pos)
+        self.advance()
+
+
+def _check_depth(depth: int, pos: int) -> None:
+    if depth > MAX_DEPTH:
+        raise ExpressionError("expression is nested too deeply", pos)
+
+
+def _infix_operator(token: _Token) -> str | None:
+    if token.kind == "op":
+        return token.value
+    if token.kind == "name" and token.text in ("and", "or", "div", "mod"):
+        return token.text
+    return None
+
+
+def _check_call(name: str, args: Sequence[Expr], pos: int | None) -> None:
+    """Check argument count and literal arguments of a call to ``name``."""
+    low, high = _FUNCTIONS[name]
+    if not low <= len(args) <= high:
+        if low == high:
+            wanted = f"{low} argument" + ("" if low == 1 else "s")
+        else:
+            wanted = f"{low} or {high} arguments"
+        raise ExpressionError(f"{name}() takes {wanted}, got {len(args)}", pos)
+    arg_pos = args[1].pos if len(args) > 1 else None
+    if name == "selected" and isinstance(args[1], NumberLiteral):
+        raise ExpressionError(
+            "the choice in selected() must be quoted, like '1'", arg_pos)
+    if name == "regex" and isinstance(args[1], StringLiteral):
+        try:
+            _compile_regex(args[1].value)
+        except _RegexError as error:
+            where = arg_pos
+            if where is not None and error.index is not None:
+                where += 1 + error.index
+            raise ExpressionError(f"invalid regex: {error.message}", where) from None
+
+
+def parse(text: str) -> Expr:
+    """Parse an XLSForm expression into an immutable tree.
+
+    Parameters
+    ----------
+    text : str
+        The expression, e.g. ``"${age} >= 18 and selected(${consent}, 'yes')"``.
+
+    Returns
+    -------
+    Expr
+
+    Raises
+    ------
+    ExpressionError
+        On syntax errors, unknown functions, wrong argument counts and invalid
+        literal regex patterns, with the position of the problem.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"expression must be a str, not {type(text).__name__}")
+    if len(text) > MAX_EXPRESSION_LENGTH:
+        raise ExpressionError(
+            f"expression is too long ({len(text)} characters, "
+            f"maximum {MAX_EXPRESSION_LENGTH})")
+    return _Parser(text).parse()
+
+
+def check_references(expr: Expr, known: set[str] | frozenset[str]) -> None:
+    """Raise if ``expr`` references a field that is not in ``known``.
+
+    Raises
+    ------
+    ExpressionError
+        Naming the first unknown field, in source order, with its position.
+    """
+    for node in _iter_nodes(expr):
+        if isinstance(node, FieldRef) and node.name not in known:
+            raise ExpressionError(f"unknown field ${{{node.name}}}", node.pos)
+
+
+# ---------------------------------------------------------------------------
+# JSON form
+# ---------------------------------------------------------------------------
+
+def to_json(expr: Expr) -> Any:
+    """Return a JSON-serialisable form of the tree, for the browser.
+
+    Every node is a list whose first item is a tag::
+
+        ["num", 2.5]   ["str", "yes"]   ["ref", "age"]   ["cur"]
+        ["neg", x]     ["or", x, y, ...]   ["and", x, y, ...]
+        [op, left, right]      op in = != < <= > >= + - * div mod
+        ["call", name, arg, ...]
+
+    ``XLSExpr.evaluate`` in ``xlsexpr.js`` evaluates this directly, and
+    ``XLSExpr.parse`` produces exactly the same structure.  Positions are not
+    included.
+    """
+    return expr.to_json()
+
+
+def _json_number(value: float) -> int | float:
+    if value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    return value
+
+
+def from_json(data: Any) -> Expr:
+    """Rebuild (and validate) a tree from the output of :func:`to_json`.
+
+    Raises
+    ------
+    ExpressionError
+        If ``data`` is not a valid tree (message only, no position).
+    """
+    return _from_json(data, 0)
+
+
+def _from_json(data: Any, depth: int) -> Expr:
+    if depth >= MAX_DEPTH:
+        raise ExpressionError("expression is nested too deeply")
+    if not isinstance(data, list) or not data or not isinstance(data[0], str):
+        raise ExpressionError("invalid expression tree node")
+    tag, rest = data[0], data[1:]
+
+    def sub(items: Sequence[Any]) -> tuple[Expr, ...]:
+        return tuple(_from_json(item, depth + 1) for item in items)
+
+    if tag == "num" and len(rest) == 1 and _is_number(rest[0]):
+        value = float(rest[0]) if abs(rest[0]) < 1e308 else math.inf
+        if math.isfinite(value) and value >= 0:
+            return NumberLiteral(value)
+    if tag == "str" and len(rest) == 1 and isinstance(rest[0], str) \
+            and not ("'" in rest[0] and '"' in rest[0]):
+        return StringLiteral(rest[0])
+    if tag == "ref" and len(rest) == 1 and isinstance(rest[0], str) and rest[0] \
+            and all(_is_field_name_char(ch, k == 0) for k, ch in enumerate(rest[0])):
+        return FieldRef(rest[0])
+    if tag == "cur" and not rest:
+        return Current()
+    if tag == "neg" and len(rest) == 1:
+        return Negate(*sub(rest))
+    if tag in ("and", "or") and len(rest) >= 2:
+        return Logical(tag, sub(rest))
+    if tag in _BINARY_OPS and len(rest) == 2:
+        return Binary(tag, *sub(rest))
+    if tag == "call" and rest and rest[0] in _FUNCTIONS:
+        args = sub(rest[1:])
+        _check_call(rest[0], args, None)
+        return Call(rest[0], args)
+    raise ExpressionError("invalid expression tree node")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+# ---------------------------------------------------------------------------
+# Conversions
+# ---------------------------------------------------------------------------
+
+_NUMBER_RE = re.compile(r"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)")
+_DATE_RE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+_TRIM = "".join(chr(c) for c in range(0x21))
+_SPLIT_RE = re.compile(r"[ \t\r\n]+")
+
+
+def truthy(result: Value) -> bool:
+    """Convert an evaluation result to a boolean (XPath ``boolean()``).
+
+    Non-empty strings are true; numbers are true unless NaN or within
+    1e-12 of zero.
+    """
+    if isinstance(result, bool):
+        return result
+    if isinstance(result, float):
+        return not math.isnan(result) and abs(result) > _EQ_TOLERANCE
+    if isinstance(result, str):
+        return result != ""
+    raise TypeError(f"not an expression value: {result!r}")
+
+
+def _to_number(value: Value) -> float:
+    if isinstance(value, bool):
+        return 1.0 if value else 0.0
+    if isinstance(value, float):
+        return value
+    text = value.strip(_TRIM)
+    match = _DATE_RE.fullmatch(text)
+    if match:
+        days = _days_from_civil(*(int(part) for part in match.groups()))
+        return math.nan if days is None else float(days)
+    text = text.replace(",", ".")
+    if _NUMBER_RE.fullmatch(text):
+        return float(text)
+    return math.nan
+
+
+def _to_string(value: Value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return _number_to_string(value)
+    return value
+
+
+def _days_from_civil(year: int, month: int, day: int) -> int | None:
+    """Days since 1970-01-01 of a proleptic Gregorian date, None if invalid."""
+    if year < 1 or not 1 <= month <= 12:
+        return None
+    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+    month_days = (31, 29 if leap else 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+    if not 1 <= day <= month_days[month - 1]:
+        return None
+    y = year - 1 if month <= 2 else year
+    era = y // 400
+    year_of_era = y - era * 400
+    day_of_year = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    return era * 146097 + day_of_era - 719468
+
+
+def _shortest_digits(value: float) -> tuple[str, int]:
+    """Shortest round-trip digits of a finite non-zero ``abs(value)``.
+
+    Returns ``(digits, point)`` with ``abs(value) == 0.<digits> * 10**point``;
+    ``digits`` has no leading or trailing zeros.
+    """
+    mantissa, _, exponent = repr(abs(value)).partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    digits = whole + fraction
+    point = len(whole) + int(exponent or 0)
+    stripped = digits.lstrip("0")
+    point -= len(digits) - len(stripped)
+    return stripped.rstrip("0"), point
+
+
+def _number_to_string(value: float) -> str:
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    if value == 0:
+        return "0"
+    digits, point = _shortest_digits(value)
+    sign = "-" if value < 0 else ""
+    if point <= 0:
+        return f"{sign}0.{'0' * -point}{digits}"
+    if point >= len(digits):
+        return sign + digits + "0" * (point - len(digits))
+    return f"{sign}{digits[:point]}.{digits[point:]}"
+
+
+def _field_value(name: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if _is_number(value):
+        return _number_to_string(float(value))
+    if isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value):
+        return " ".join(value)
+    raise TypeError(
+        f"value of field {name!r} must be a str, a list of str or None, "
+        f"not {type(value).__name__}")
+
+
+# ---------------------------------------------------------------------------
+# Evaluation
+# ---------------------------------------------------------------------------
+
+class _Context:
+    """Values an evaluation reads, converted to strings up front."""
+
+    __slots__ = ("fields", "current", "today")
+
+    def __init__(self, fields: dict[str, str], current: str, today: str) -> None:
+        self.fields = fields
+        self.current = current
+        self.today = today
+
+    def field(self, name: str) -> str:
+        return self.fields[name]
+
+
+def evaluate(
+    expr: Expr,
+    values: Mapping[str, str | list[str] | None],
+    *,
+    current: str | list[str] | None = None,
+    today: datetime.date | None = None,
+) -> Value:
+    """Evaluate a parsed expression.
+
+    Parameters
+    ----------
+    expr : Expr
+        A tree from :func:`parse` or :func:`from_json`.
+    values : Mapping
+        Answers by field name: strings as in ODK (``''`` or ``None`` when
+        unanswered, select_multiple answers space-separated or as a list).
+        Every referenced field must be present.
+    current : str, list of str or None
+        The value of ``.`` (the field a constraint belongs to).
+    today : datetime.date, optional
+        The value of ``today()``; defaults to the local date.
+
+    Returns
+    -------
+    bool, float or str
+        Use :func:`truthy` to interpret a ``relevant`` or ``constraint``.
+
+    Raises
+    ------
+    ExpressionError
+        For unknown fields (the first one in source order), invalid
+        non-literal regex patterns and over-long regex input; no position.
+    TypeError
+        For values of an unsupported type.
+    """
+    if not isinstance(expr, Expr):
+        raise TypeError("evaluate() expects a tree from parse(); call parse() first")
+    fields: dict[str, str] = {}
+    for name in _iter_references(expr):
+        if name not in fields:
+            if name not in values:
+                raise ExpressionError(f"unknown field ${{{name}}}")
+            fields[name] = _field_value(name, values[name])
+    day = today if today is not None else datetime.date.today()
+    ctx = _Context(fields, _field_value(".", current), day.isoformat())
+    return expr._eval(ctx)
+
+
+def _equal(a: Value, b: Value) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return truthy(a) == truthy(b)
+    if isinstance(a, float) or isinstance(b, float):
+        x, y = _to_number(a), _to_number(b)
+        return x == y or abs(x - y) < _EQ_TOLERANCE
+    return a == b
+
+
+def _binary(op: str, a: Value, b: Value) -> Value:
+    if op == "=":
+        return _equal(a, b)
+    if op == "!=":
+        return not _equal(a, b)
+    x, y = _to_number(a), _to_number(b)
+    if op == "<":
+        return x < y
+    if op == "<=":
+        return x <= y
+    if op == ">":
+        return x > y
+    if op == ">=":
+        return x >= y
+    if op == "+":
+        return x + y
+    if op == "-":
+        return x - y
+    if op == "*":
+        return x * y
+    if op == "div":
+        return _divide(x, y)
+    return _modulo(x, y)
+
+
+def _divide(x: float, y: float) -> float:
+    if y != 0:
+        return x / y
+    if x == 0 or math.isnan(x):
+        return math.nan
+    negative = (x < 0) != (math.copysign(1.0, y) < 0)
+    return -math.inf if negative else math.inf
+
+
+def _modulo(x: float, y: float) -> float:
+    if math.isnan(x) or math.isnan(y) or math.isinf(x) or y == 0:
+        return math.nan
+    if math.isinf(y):
+        return x
+    return math.fmod(x, y)
+
+
+def _tokens(text: str) -> list[str]:
+    return [token for token in _SPLIT_RE.split(text) if token]
+
+
+def _call(name: str, args: tuple[Expr, ...], ctx: _Context) -> Value:
+    if name == "if":
+        chosen = args[1] if truthy(args[0]._eval(ctx)) else args[2]
+        return chosen._eval(ctx)
+    if name == "coalesce":
+        first = args[0]._eval(ctx)
+        if first == "" or (isinstance(first, float) and math.isnan(first)):
+            return args[1]._eval(ctx)
+        return first
+    values = [arg._eval(ctx) for arg in args]
+    if name == "true":
+        return True
+    if name == "false":
+        return False
+    if name == "not":
+        return not truthy(values[0])
+    if name == "selected":
+        choice = _to_string(values[1]).strip(_TRIM)
+        return choice in _tokens(_to_string(values[0]))
+    if name == "count-selected":
+        return float(len(_tokens(_to_string(values[0]))))
+    if name == "string-length":
+        return float(len(_to_string(values[0] if values else ctx.current)))
+    if name == "regex":
+        return _regex(_to_string(values[0]), _to_string(values[1]))
+    if name == "today":
+        return ctx.today
+    if name == "number":
+        return _to_number(values[0] if values else ctx.current)
+    if name == "int":
+        return _truncate(_to_number(values[0]))
+    if name == "round":
+        places = _truncate(_to_number(values[1])) if len(values) > 1 else 0.0
+        return _round(_to_number(values[0]), 0.0 if math.isnan(places) else places)
+    raise AssertionError(f"unhandled function {name}")  # pragma: no cover
+
+
+def _truncate(value: float) -> float:
+    if math.isnan(value) or math.isinf(value):
+        return value
+    return float(math.trunc(value))
+
+
+def _round(value: float, places: float) -> float:
+    """Round half towards +Infinity on the shortest decimal representation."""
+    if math.isnan(value) or math.isinf(value):
+        return value
+    if places > 30 or places < -30:
+        return math.nan
+    if value == 0:
+        return 0.0
+    places = int(places)
+    digits, point = _shortest_digits(value)
+    keep = point + places          # number of leading digits kept
+    if keep >= len(digits):
+        return value
+    kept = int(digits[:keep]) if keep > 0 else 0
+    first_dropped = int(digits[keep]) if keep >= 0 else 0
+    if value > 0:
+        up = first_dropped >= 5
+    else:
+        up = first_dropped > 5 or (first_dropped == 5 and len(digits) > keep + 1)
+    magnitude = kept + (1 if up else 0)   # exact: Python ints are unbounded
+    result = float(f"{magnitude}e{-places}")
+    return -result if value < 0 and result != 0 else result
+
+
+# ---------------------------------------------------------------------------
+# regex(): a small linear-time engine (Thompson NFA run as a Pike VM)
+# ---------------------------------------------------------------------------
+
+class _RegexError(Exception):
+    def __init__(self, message: str, index: int | None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.index = index
+
+
+# instruction kinds
+_CHAR, _SET, _ANY, _SPLIT, _JMP, _BOL, _EOL, _MATCH = range(8)
+_MAX_CODE_POINT = 0x10FFFF
+_DIGIT_RANGES = ((0x30, 0x39),)
+_WORD_RANGES = ((0x30, 0x39), (0x41, 0x5A), (0x5F, 0x5F), (0x61, 0x7A))
+_SPACE_RANGES = ((0x09, 0x0D), (0x20, 0x20))
+_LINE_TERMINATORS = frozenset((0x0A, 0x0D, 0x85, 0x2028, 0x2029))
+_SIMPLE_ESCAPES = {"t": 0x09, "n": 0x0A, "r": 0x0D, "f": 0x0C, "v": 0x0B}
+_CLASS_ESCAPES = {"d": _DIGIT_RANGES, "w": _WORD_RANGES, "s": _SPACE_RANGES}
+_NEGATED_CLASS_ESCAPES = {"D": _DIGIT_RANGES, "W": _WORD_RANGES, "S": _SPACE_RANGES}
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def _complement(ranges: Sequence[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
+    result = []
+    low = 0
+    for start, end in sorted(ranges):
+        if start > low:
+            result.append((low, start - 1))
+        low = max(low, end + 1)
+    if low <= _MAX_CODE_POINT:
+        result.append((low, _MAX_CODE_POINT))
+    return tuple(result)
+
+
+class _RegexParser:
+    """Parse a pattern into nodes: ("char", cp) ("set", negated, ranges)
+    ("any",) ("bol",) ("eol",) ("cat", items) ("alt", items)
+    ("rep", node, min, max or None)."""
+
+    def __init__(self, pattern: str) -> None:
+        self.p = pattern
+        self.i = 0
+
+    def error(self, message: str, index: int | None = None) -> _RegexError:
+        return _RegexError(message, self.i if index is None else index)
+
+    def parse(self) -> tuple:
+        node = self.alternation()
+        if self.i < len(self.p):  # only an unmatched ")" stops alternation()
+            raise self.error("unmatched ')'")
+        return node
+
+    def alternation(self) -> tuple:
+        items = [self.sequence()]
+        while self.i < len(self.p) and self.p[self.i] == "|":
+            self.i += 1
+            items.append(self.sequence())
+        return items[0] if len(items) == 1 else ("alt", tuple(items))
+
+    def sequence(self) -> tuple:
+        items = []
+        while self.i < len(self.p) and self.p[self.i] not in "|)":
+            atom = self.atom()
+            items.append(self.quantified(atom))
+        return items[0] if len(items) == 1 else ("cat", tuple(items))  # () -> empty
+
+    def atom(self) -> tuple:
+        p, start = self.p, self.i
+        ch = p[start]
+        self.i += 1
+        if ch in "*+?":
+            raise self.error("nothing to repeat", start)
+        if ch == "{":
+            raise self.error("nothing to repeat" if self.repeat_at(start) else
+                             "'{' must start a repetition like {2} or {1,3} (write \\{)",
+                             start)
+        if ch == "(":
+            if p.startswith("?:", self.i):
+                self.i += 2
+            elif p.startswith("?", self.i):
+                raise self.error("unsupported group '(?'", start)
+            inner = self.alternation()
+            if self.i >= len(p):
+                raise self.error("missing ')'", start)
+            self.i += 1
+            return ("group", inner)
+        if ch == "[":
+            return self.char_class(start)
+        if ch == ".":
+            return ("any",)
+        if ch == "^":
+            return ("bol",)
+        if ch == "$":
+            return ("eol",)
+        if ch == "\\":
+            return self.escape(start)
+        return ("char", ord(ch))
+
+    def repeat_at(self, index: int) -> tuple[int, int | None, int] | None:
+        """Parse ``{n}``, ``{n,}`` or ``{n,m}`` at ``index``: (min, max, end)."""
+        match = re.compile(r"\{([0-9]+)(,([0-9]*))?\}").match(self.p, index)
+        if not match:
+            return None
+        low = int(match.group(1))
+        if match.group(2) is None:
+            high: int | None = low
+        else:
+            high = int(match.group(3)) if match.group(3) else None
+        return low, high, match.end()
+
+    def quantified(self, atom: tuple) -> tuple:
+        p = self.p
+        if self.i >= len(p):
+            return atom
+        start = self.i
+        ch = p[start]
+        if ch in "*+?":
+            low, high = {"*": (0, None), "+": (1, None), "?": (0, 1)}[ch]
+            self.i += 1
+        elif ch == "{" and self.repeat_at(start):
+            low, high, self.i = self.repeat_at(start)
+            if max(low, high or 0) > _MAX_REGEX_REPEAT:
+                raise self.error(
+                    f"repetition count above {_MAX_REGEX_REPEAT}", start)
+            if high is not None and high < low:
+                raise self.error("repetition range out of order", start)
+        else:
+            return atom
+        if atom[0] in ("bol", "eol"):
+            raise self.error("nothing to repeat", start)
+        if self.i < len(p) and p[self.i] == "?":
+            self.i += 1  # lazy: same yes/no answer
+        if self.i < len(p) and (p[self.i] in "*+?" or
+                                (p[self.i] == "{" and self.repeat_at(self.i))):
+            raise self.error("nothing to repeat", self.i)
+        return ("rep", atom, low, high)
+
+    def escape(self, start: int) -> tuple:
+        p = self.p
+        if self.i >= len(p):
+            raise self.error("pattern ends with '\\'", start)
+        ch = p[self.i]
+        self.i += 1
+        if ch in _CLASS_ESCAPES:
+            return ("set", False, _CLASS_ESCAPES[ch])
+        if ch in _NEGATED_CLASS_ESCAPES:
+            return ("set", True, _NEGATED_CLASS_ESCAPES[ch])
+        if ch in _SIMPLE_ESCAPES:
+            return ("char", _SIMPLE_ESCAPES[ch])
+        if ch == "u":
+            digits = p[self.i:self.i + 4]
+            if len(digits) < 4 or not all(d in _HEX for d in digits):
+                raise self.error("'\\u' needs 4 hex digits", start)
+            self.i += 4
+            return ("char", int(digits, 16))
+        if ch.isascii() and ch.isalnum():
+            raise self.error(f"unsupported escape '\\{ch}'", start)
+        return ("char", ord(ch))
+
+    def char_class(self, start: int) -> tuple:
+        p = self.p
+        negated = self.i < len(p) and p[self.i] == "^"
+        if negated:
+            self.i += 1
+        ranges: list[tuple[int, int]] = []
+        first = True
+        while True:
+            if self.i >= len(p):
+                raise self.error("missing ']'", start)
+            ch = p[self.i]
+            if ch == "]":
+                if first:
+                    raise self.error("empty character class (write \\])", self.i)
+                self.i += 1
+                break
+            first = False
+            item_start = self.i
+            low = self.class_item()
+            if (self.i + 1 < len(p) and p[self.i] == "-" and p[self.i + 1] != "]"):
+                self.i += 1
+                high = self.class_item()
+                if low[0] != "char" or high[0] != "char":
+                    raise self.error("invalid range in character class", item_start)
+                if high[1] < low[1]:
+                    raise self.error("range out of order in character class", item_start)
+                ranges.append((low[1], high[1]))
+            elif low[0] == "char":
+                ranges.append((low[1], low[1]))
+            else:
+                ranges.extend(_complement(low[2]) if low[1] else low[2])
+        return ("set", negated, tuple(sorted(ranges)))
+
+    def class_item(self) -> tuple:
+        p, start = self.p, self.i
+        ch = p[start]
+        self.i += 1
+        if ch == "\\":
+            return self.escape(start)
+        if ch == "[":
+            raise self.error("'[' inside a character class (write \\[)", start)
+        if ch == "&" and start + 1 < len(p) and p[start + 1] == "&":
+            raise self.error("'&&' inside a character class (write \\&)", start)
+        return ("char", ord(ch))
+
+
+class _RegexCompiler:
+    """Compile parsed nodes into a Pike VM program (lists of parallel fields)."""
+
+    def __init__(self) -> None:
+        self.kind: list[int] = []
+        self.arg: list[Any] = []
+        self.x: list[int] = []
+        self.y: list[int] = []
+
+    def emit(self, kind: int, arg: Any = None, x: int = -1, y: int = -1) -> int:
+        if len(self.kind) >= _MAX_REGEX_PROGRAM:
+            raise _RegexError("pattern is too complex", None)
+        self.kind.append(kind)
+        self.arg.append(arg)
+        self.x.append(x)
+        self.y.append(y)
+        return len(self.kind) - 1
+
+    def compile(self, node: tuple) -> None:
+        tag = node[0]
+        if tag == "char":
+            self.emit(_CHAR, node[1])
+        elif tag == "set":
+            self.emit(_SET, (node[1], node[2]))
+        elif tag == "any":
+            self.emit(_ANY)
+        elif tag == "bol":
+            self.emit(_BOL)
+        elif tag == "eol":
+            self.emit(_EOL)
+        elif tag == "group":
+            self.compile(node[1])
+        elif tag == "cat":
+            for item in node[1]:
+                self.compile(item)
+        elif tag == "alt":
+            jumps = []
+            items = node[1]
+            for item in items[:-1]:
+                split = self.emit(_SPLIT)
+                self.x[split] = split + 1
+                self.compile(item)
+                jumps.append(self.emit(_JMP))
+                self.y[split] = len(self.kind)
+            self.compile(items[-1])
+            for jump in jumps:
+                self.x[jump] = len(self.kind)
+        else:
+            self.repeat(node[1], node[2], node[3])
+
+    def repeat(self, atom: tuple, low: int, high: int | None) -> None:
+        for _ in range(low):
+            self.compile(atom)
+        if high is None:
+            split = self.emit(_SPLIT)
+            self.x[split] = split + 1
+            self.compile(atom)
+            self.emit(_JMP, x=split)
+            self.y[split] = len(self.kind)
+            return
+        splits = []
+        for _ in range(high - low):
+            split = self.emit(_SPLIT)
+            self.x[split] = split + 1
+            splits.append(split)
+            self.compile(atom)
+        for split in splits:
+            self.y[split] = len(self.kind)
+
+
+@functools.lru_cache(maxsize=256)
+def _compile_regex(pattern: str) -> _RegexCompiler:
+    if len(pattern) > MAX_REGEX_PATTERN_LENGTH:
+        raise _RegexError(
+            f"pattern is too long ({len(pattern)} characters, "
+            f"maximum {MAX_REGEX_PATTERN_LENGTH})", None)
+    program = _RegexCompiler()
+    program.compile(_RegexParser(pattern).parse())
+    program.emit(_MATCH)
+    return program
+
+
+def _regex(text: str, pattern: str) -> bool:
+    try:
+        program = _compile_regex(pattern)
+    except _RegexError as error:
+        raise ExpressionError(f"invalid regex: {error.message}") from None
+    if len(text) > MAX_REGEX_INPUT_LENGTH:
+        raise ExpressionError(
+            f"regex input is too long ({len(text)} characters, "
+            f"maximum {MAX_REGEX_INPUT_LENGTH})")
+    return _regex_search(program, [ord(ch) for ch in text])
+
+
+def _in_ranges(code: int, ranges: Sequence[tuple[int, int]]) -> bool:
+    for low, high in ranges:
+        if code < low:
+            return False
+        if code <= high:
+            return True
+    return False
+
+
+def _regex_search(program: _RegexCompiler, text: list[int]) -> bool:
+    """Does the program match anywhere in ``text``?  O(len(text) * len(program))."""
+    kind, arg, xs, ys = program.kind, program.arg, program.x, program.y
+    n = len(text)
+
+    def closure(pc: int, i: int, out: list[int], seen: set[int]) -> bool:
+        """Add consuming states reachable from ``pc``; True on reaching MATCH."""
+        stack = [pc]
+        while stack:
+            pc = stack.pop()
+            if pc in seen:
+                continue
+            seen.add(pc)
+            k = kind[pc]
+            if k == _JMP:
+                stack.append(xs[pc])
+            elif k == _SPLIT:
+                stack.append(ys[pc])
+                stack.append(xs[pc])
+            elif k == _BOL:
+                if i == 0:
+                    stack.append(pc + 1)
+            elif k == _EOL:
+                if i == n:
+                    stack.append(pc + 1)
+            elif k == _MATCH:
+                return True
+            else:
+                out.append(pc)
+        return False
+
+    current: list[int] = []
+    seen: set[int] = set()
+    for i in range(n + 1):
+        if closure(0, i, current, seen):
+            return True
+        if i == n:
+            break
+        code = text[i]
+        following: list[int] = []
+        following_seen: set[int] = set()
+        for pc in current:
+            k = kind[pc]
+            if k == _CHAR:
+                ok = code == arg[pc]
+            elif k == _ANY:
+                ok = code not in _LINE_TERMINATORS
+            else:
+                negated, ranges = arg[pc]
+                ok = _in_ranges(code, ranges) != negated
+            if ok and closure(pc + 1, i + 1, following, following_seen):
+                return True
+        current, seen = following, following_seen
+    return False
