@@ -6,22 +6,38 @@ import enum
 import uuid as uuid_module
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Column, Enum, Index, String, UniqueConstraint
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import Field as PField
+from sqlalchemy import JSON, Column, Enum, Index, LargeBinary, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from web.accounts.models import utcnow
 
 __all__ = [
     "AnalysisScope",
+    "ConflictPublic",
     "InstrumentVersion",
+    "InstrumentVersionPublic",
+    "ReviewRequest",
     "Submission",
     "SubmissionConflict",
+    "SubmissionCorrection",
+    "SubmissionIn",
+    "SubmissionPublic",
     "SubmissionRevision",
     "SubmissionStatus",
     "Survey",
+    "SurveyCreate",
+    "SurveyPublic",
+    "SurveyUpdate",
     "Wave",
+    "WaveCreate",
     "WaveDesign",
     "WaveKind",
+    "WavePublic",
+    "WaveUpdate",
 ]
 
 
@@ -64,6 +80,8 @@ class Survey(SQLModel, table=True):
     analysis_scope: AnalysisScope = Field(default=AnalysisScope.non_rejected, sa_column=Column(_enum(AnalysisScope), nullable=False))
     # Don't-know share above which a submission is flagged.
     dont_know_threshold: float = Field(default=0.3, ge=0, le=1)
+    # An interview shorter than this many seconds per answered question is flagged.
+    min_seconds_per_answer: float = Field(default=4.0, ge=0, le=600)
     created_at: datetime = Field(default_factory=utcnow)
     created_by_id: int | None = Field(default=None, foreign_key="user_account.id", ondelete="SET NULL")
 
@@ -171,3 +189,234 @@ class SubmissionConflict(SQLModel, table=True):
 
 def new_uuid() -> str:
     return str(uuid_module.uuid4())
+
+
+# --- schemas: what the API and the services take and give ----------------------------------
+
+_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+_UUID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
+
+
+# Body of a new survey given as a JSON spec (an XLSForm upload needs no body model).
+class SurveyCreate(BaseModel):
+    title: str | None = PField(default=None, max_length=200, description="Replaces the spec's own title.")
+    description: str = PField(default="", max_length=4000)
+    spec: dict[str, Any] = PField(description="An instrument in the layout of surveys.spec.spec_to_dict.")
+
+
+# Partial update of a survey's settings.
+class SurveyUpdate(BaseModel):
+    title: str | None = PField(default=None, min_length=1, max_length=200)
+    description: str | None = PField(default=None, max_length=4000)
+    analysis_scope: AnalysisScope | None = None
+    dont_know_threshold: float | None = PField(default=None, ge=0, le=1)
+    min_seconds_per_answer: float | None = PField(default=None, ge=0, le=600)
+
+
+# A survey as the API shows it.
+class SurveyPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    title: str
+    description: str
+    analysis_scope: AnalysisScope
+    dont_know_threshold: float
+    min_seconds_per_answer: float
+    created_at: datetime
+
+
+# An instrument version as the API lists it (the spec only on request).
+class InstrumentVersionPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    survey_id: int
+    version: int
+    title: str
+    note: str
+    created_at: datetime
+    submissions: int = 0
+    locked: bool = PField(default=False, description="True once a submission uses it: it can never change.")
+    spec: dict[str, Any] | None = None
+
+
+def _check_dates(starts_on: date | None, ends_on: date | None) -> None:
+    if starts_on and ends_on and ends_on < starts_on:
+        raise ValueError("ends_on is before starts_on")
+
+
+# Body of a new wave.
+class WaveCreate(BaseModel):
+    name: str = PField(min_length=1, max_length=40, pattern=_NAME_PATTERN, description='e.g. "baseline", "endline-2026"')
+    kind: WaveKind
+    design: WaveDesign = WaveDesign.independent
+    starts_on: date | None = None
+    ends_on: date | None = None
+    is_open: bool = True
+    notes: str = PField(default="", max_length=2000)
+
+    @model_validator(mode="after")
+    def _dates(self) -> "WaveCreate":
+        _check_dates(self.starts_on, self.ends_on)
+        return self
+
+
+# Partial update of a wave.
+class WaveUpdate(BaseModel):
+    name: str | None = PField(default=None, min_length=1, max_length=40, pattern=_NAME_PATTERN)
+    kind: WaveKind | None = None
+    design: WaveDesign | None = None
+    starts_on: date | None = None
+    ends_on: date | None = None
+    is_open: bool | None = None
+    notes: str | None = PField(default=None, max_length=2000)
+
+
+# A wave as the API shows it.
+class WavePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    survey_id: int
+    name: str
+    kind: WaveKind
+    design: WaveDesign
+    starts_on: date | None
+    ends_on: date | None
+    is_open: bool
+    notes: str
+
+
+# The design and background fields of an interview (shared by a submission and its corrections).
+class _DesignFields(BaseModel):
+    language: str = PField(default="", max_length=35, description="Language code the interview was held in (ht, fr, en, es).")
+    segment: str = PField(default="", max_length=40, description="Audience segment code (campaign.segments).")
+    region: str = PField(default="", max_length=80)
+    cluster: str = PField(default="", max_length=80, description="Community or enumeration area.")
+    stratum: str = PField(default="", max_length=80)
+    weight: float = PField(default=1.0, gt=0, allow_inf_nan=False, description="Sampling weight (> 0).")
+    respondent_code: str = PField(default="", max_length=80, description="Panel respondent code, matched across waves.")
+    arm: Literal["", "intervention", "comparison"] = ""
+    sex: str = PField(default="", max_length=20)
+    age_group: str = PField(default="", max_length=20)
+
+
+# One interview sent to Konbit (API, data-entry form, imports). See surveys.service.submit.
+class SubmissionIn(_DesignFields):
+    """One interview.
+
+    ``uuid`` is made by the client when the interview starts; sending the same uuid with
+    the same content again returns the stored submission, with different content it is
+    refused (409) and kept aside for a supervisor. ``answers`` maps item codes to values:
+    a choice name for single-choice, Likert and yes/no/don't-know items; a list of choice
+    names (or one space-separated string) for multiple choice; a number (or numeric
+    string) for integer and decimal items; ``YYYY-MM-DD`` for dates; text for text.
+    Unanswered items are left out (``null`` and ``""`` count as unanswered).
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    uuid: str = PField(min_length=1, max_length=64, pattern=_UUID_PATTERN,
+                       description="Client-generated id of the interview (a UUID4, or Kobo's instanceID).")
+    wave: str | int | None = PField(default=None, description="Wave name or id (API only: the service takes the Wave).")
+    version: int | None = PField(default=None, ge=1, description="Instrument version collected with; default the latest.")
+    answers: dict[str, Any] = PField(default_factory=dict, description="Item code -> answer.")
+    started_at: datetime | None = PField(default=None, description="Interview start (ISO 8601; UTC when no offset).")
+    ended_at: datetime | None = PField(default=None, description="Interview end (ISO 8601; UTC when no offset).")
+    enumerator_name: str = PField(default="", max_length=64, description="Imports only: who collected it, as named in the file.")
+
+
+# A correction of a submission by its enumerator: the whole answer set again, and any design fields to change.
+class SubmissionCorrection(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    answers: dict[str, Any] = PField(description="The complete corrected answers (item code -> answer).")
+    note: str = PField(default="", max_length=2000, description="What was corrected, for the supervisor.")
+    language: str | None = PField(default=None, max_length=35)
+    segment: str | None = PField(default=None, max_length=40)
+    region: str | None = PField(default=None, max_length=80)
+    cluster: str | None = PField(default=None, max_length=80)
+    stratum: str | None = PField(default=None, max_length=80)
+    weight: float | None = PField(default=None, gt=0, allow_inf_nan=False)
+    respondent_code: str | None = PField(default=None, max_length=80)
+    arm: Literal["", "intervention", "comparison"] | None = None
+    sex: str | None = PField(default=None, max_length=20)
+    age_group: str | None = PField(default=None, max_length=20)
+
+
+# A supervisor's decision on several submissions at once.
+class ReviewRequest(BaseModel):
+    ids: list[int] = PField(min_length=1, max_length=1000, description="Submission ids.")
+    status: Literal["approved", "has_issues", "rejected"]
+    comment: str = PField(default="", max_length=2000, description="Required to send back (has_issues) or reject.")
+
+
+# A submission as the API shows it.
+class SubmissionPublic(BaseModel):
+    id: int
+    uuid: str
+    survey_id: int
+    wave_id: int
+    wave: str
+    instrument_version: int
+    enumerator_id: int | None
+    enumerator: str
+    source: str
+    status: SubmissionStatus
+    started_at: datetime | None
+    ended_at: datetime | None
+    language: str
+    segment: str
+    region: str
+    cluster: str
+    stratum: str
+    weight: float
+    respondent_code: str
+    arm: str
+    sex: str
+    age_group: str
+    answers: dict[str, Any]
+    flags: list[dict[str, Any]]
+    revision: int
+    review_comment: str
+    reviewed_at: datetime | None
+    received_at: datetime
+    updated_at: datetime
+    content_hash: str
+
+
+# A resend kept aside because its uuid exists with other content.
+class ConflictPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    uuid: str
+    survey_id: int | None
+    enumerator_id: int | None
+    received_at: datetime
+    resolved: bool
+    note: str
+    payload: dict[str, Any]
+
+
+# Item scores of one submission in the layout of the survey's current scoring key (float32 bytes).
+class SubmissionScore(SQLModel, table=True):
+    __tablename__ = "submission_score"
+
+    submission_id: int = Field(foreign_key="submission.id", primary_key=True, ondelete="CASCADE")
+    key_digest: str = Field(max_length=16)
+    scores: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    scored_at: datetime = Field(default_factory=utcnow)
+
+
+# A computed analysis report and the fingerprint of the data it was computed from.
+class AnalysisCache(SQLModel, table=True):
+    __tablename__ = "analysis_cache"
+
+    id: int | None = Field(default=None, primary_key=True)
+    survey_id: int = Field(foreign_key="survey.id", index=True, ondelete="CASCADE")
+    params_key: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    fingerprint: str = Field(max_length=64)
+    report: dict = Field(sa_column=Column(JSON, nullable=False))
+    computed_at: datetime = Field(default_factory=utcnow)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from .cli_surveys import surveys_app
 from .settings import SettingsError, get_settings
 
 app = typer.Typer(help="Konbit: counter-trafficking BCC campaigns: plan and deliver, measure, evaluate.",
@@ -16,6 +17,7 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 users_app = typer.Typer(help="User accounts.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
+app.add_typer(surveys_app, name="surveys")
 
 
 def _settings():
@@ -171,3 +173,7 @@ def demo(
 
 if __name__ == "__main__":  # pragma: no cover
     app()
+
+
+from . import cli_analysis  # noqa: E402,F401  (registers `konbit analyze` and `konbit power`)
+from . import cli_survey_data  # noqa: E402,F401  (registers `konbit surveys import-responses`)

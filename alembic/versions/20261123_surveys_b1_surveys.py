@@ -24,6 +24,7 @@ def upgrade() -> None:
     sa.Column('description', sqlmodel.sql.sqltypes.AutoString(length=4000), nullable=False),
     sa.Column('analysis_scope', sa.Enum('approved', 'non_rejected', name='analysisscope', native_enum=False, length=20), nullable=False),
     sa.Column('dont_know_threshold', sa.Float(), nullable=False),
+    sa.Column('min_seconds_per_answer', sa.Float(), nullable=False),
     sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['created_by_id'], ['user_account.id'], ondelete='SET NULL'),
