@@ -1,3 +1,264 @@
-"""Routes of this area (being built; see the issue tracker)."""
+"""Enumerator data entry: the open surveys, the offline form, corrections, the service worker.
 
-routers: list = []
+The form itself runs in the browser (``web/static/js/collect.js``) so that it works with
+no connection: the page embeds the instrument as JSON, with every relevance, constraint
+and calculation already parsed into the expression trees that ``XLSExpr`` evaluates.
+Finished interviews wait in the browser's IndexedDB (``offline-queue.js``) and are
+posted to the submissions API; the service worker (``/sw.js``) keeps the pages and
+assets for offline use.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from campaign.segments import AUDIENCE_SEGMENTS
+from surveys import expressions, service
+from surveys.models import InstrumentVersion, Submission, SubmissionStatus, Survey, Wave, WaveDesign
+
+from ..accounts.models import User
+from ..deps import Allow, SessionDep, csrf_token
+from ..render import render
+
+__all__ = ["client_spec", "routers"]
+
+log = logging.getLogger("konbit.web")
+router = APIRouter(include_in_schema=False)
+routers = [router]
+
+STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
+SW_SCOPE = "/collect"
+
+# Design fields offered on the first screen of every interview.
+SEXES = ("female", "male", "other", "no_answer")
+AGE_GROUPS = ("15-17", "18-24", "25-34", "35-44", "45-54", "55-64", "65+")
+ARMS = ("intervention", "comparison")
+HAITI_DEPARTMENTS = (
+    "Artibonite", "Centre", "Grand'Anse", "Nippes", "Nord", "Nord-Est", "Nord-Ouest", "Ouest", "Sud", "Sud-Est",
+)
+STATUS_BADGES = {
+    SubmissionStatus.received: ("Received", ""),
+    SubmissionStatus.has_issues: ("Has issues", "warn"),
+    SubmissionStatus.approved: ("Approved", "ok"),
+    SubmissionStatus.rejected: ("Rejected", "err"),
+}
+# Item fields the form needs; KAP scoring keys stay on the server.
+_CLIENT_ITEM_FIELDS = ("code", "type", "labels", "hints", "choice_list", "required", "required_message",
+                       "constraint_message", "default", "appearance")
+
+
+def _tree(text: str | None, where: str, problems: list[str]) -> Any:
+    """The JSON expression tree of ``text`` (None when empty); a broken one is reported, not fatal."""
+    if not text or not text.strip():
+        return None
+    try:
+        return expressions.to_json(expressions.parse(text))
+    except expressions.ExpressionError as err:
+        problems.append(f"{where}: {err}")
+        return None
+
+
+def client_spec(spec: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """What the browser needs of an instrument (``spec_to_dict`` layout), expressions parsed.
+
+    Returns the JSON-safe dict and the expressions that could not be parsed (those act as
+    absent: the item is always shown, the answer always accepted).
+    """
+    problems: list[str] = []
+    sections = []
+    for number, section in enumerate(spec.get("sections", []), start=1):
+        items = []
+        for item in section.get("items", []):
+            out = {key: item.get(key) for key in _CLIENT_ITEM_FIELDS}
+            code = item.get("code", "?")
+            out["relevant"] = _tree(item.get("relevant"), f"{code} relevant", problems)
+            out["constraint"] = _tree(item.get("constraint"), f"{code} constraint", problems)
+            out["calculation"] = _tree(item.get("calculation"), f"{code} calculation", problems)
+            items.append(out)
+        sections.append({
+            "name": section.get("name") or f"section_{number}",
+            "labels": section.get("labels") or {},
+            "relevant": _tree(section.get("relevant"), f"section {section.get('name') or number} relevant", problems),
+            "items": items,
+        })
+    languages = list(spec.get("languages") or []) or [spec.get("default_language") or "en"]
+    return {
+        "title": spec.get("title", ""),
+        "default_language": spec.get("default_language") or languages[0],
+        "languages": languages,
+        "language_names": spec.get("language_names") or {},
+        "sections": sections,
+        "choice_lists": spec.get("choice_lists") or {},
+    }, problems
+
+
+def _latest_versions(session: Session, survey_ids: list[int]) -> dict[int, InstrumentVersion]:
+    if not survey_ids:
+        return {}
+    latest = (
+        select(InstrumentVersion.survey_id, func.max(InstrumentVersion.version).label("v"))
+        .where(col(InstrumentVersion.survey_id).in_(survey_ids))
+        .group_by(InstrumentVersion.survey_id)
+        .subquery()
+    )
+    rows = session.exec(
+        select(InstrumentVersion).join(
+            latest, (InstrumentVersion.survey_id == latest.c.survey_id) & (InstrumentVersion.version == latest.c.v)
+        )
+    ).all()
+    return {v.survey_id: v for v in rows}
+
+
+def _open_waves(session: Session) -> list[tuple[Survey, Wave, InstrumentVersion]]:
+    rows = session.exec(
+        select(Survey, Wave).join(Wave, Wave.survey_id == Survey.id).where(Wave.is_open == True)  # noqa: E712
+        .order_by(col(Survey.title), col(Wave.starts_on), col(Wave.id))
+    ).all()
+    versions = _latest_versions(session, sorted({s.id for s, _ in rows if s.id is not None}))
+    return [(s, w, versions[s.id]) for s, w in rows if s.id in versions]
+
+
+def _form_context(session: Session, survey_id: int, wave_id: int) -> tuple[Survey, Wave, InstrumentVersion]:
+    survey = session.get(Survey, survey_id)
+    wave = session.get(Wave, wave_id)
+    if survey is None or wave is None or wave.survey_id != survey.id:
+        raise HTTPException(404, "There is no such survey wave.")
+    version = _latest_versions(session, [survey_id]).get(survey_id)
+    if version is None:
+        raise HTTPException(404, "This survey has no questionnaire yet.")
+    return survey, wave, version
+
+
+def _design_choices() -> dict[str, Any]:
+    return {
+        "segments": [[code, label] for code, label in AUDIENCE_SEGMENTS.items()],
+        "sexes": list(SEXES),
+        "age_groups": list(AGE_GROUPS),
+        "arms": list(ARMS),
+        "regions": list(HAITI_DEPARTMENTS),
+    }
+
+
+def _page_data(
+    *, user: User, survey: Survey, wave: Wave, version: InstrumentVersion, form: dict[str, Any],
+    correction: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "survey_id": survey.id,
+        "survey_title": survey.title,
+        "wave_id": wave.id,
+        "wave": {"name": wave.name, "kind": wave.kind.value, "design": wave.design.value},
+        "instrument_version_id": version.id,
+        "version": version.version,
+        "form_url": f"/collect/{survey.id}/{wave.id}",
+        "submit_url": f"/api/v1/surveys/{survey.id}/submissions",
+        "username": user.username,
+        "design": _design_choices(),
+        "form": form,
+        "correction": correction,
+    }
+
+
+def _own_submissions(session: Session, user: User, limit: int = 200) -> list[tuple[Submission, str, str]]:
+    rows = session.exec(
+        select(Submission, Survey.title, Wave.name)
+        .join(Survey, Survey.id == Submission.survey_id)
+        .join(Wave, Wave.id == Submission.wave_id)
+        .where(Submission.enumerator_id == user.id)
+        .order_by(col(Submission.received_at).desc(), col(Submission.id).desc())
+        .limit(limit)
+    ).all()
+    return [(s, title, wave) for s, title, wave in rows]
+
+
+@router.get("/collect")
+def collect_home(request: Request, session: SessionDep, user: Annotated[User, Allow("surveys.collect")]) -> Response:
+    submissions = _own_submissions(session, user)
+    counts: dict[str, int] = {}
+    for s, _, _ in submissions:
+        counts[s.status.value] = counts.get(s.status.value, 0) + 1
+    return render(request, "collect/home.html", {
+        "waves": _open_waves(session),
+        "submissions": submissions,
+        "sent_back": [row for row in submissions if row[0].status == SubmissionStatus.has_issues],
+        "status_counts": counts,
+        "badges": STATUS_BADGES,
+        "segments": AUDIENCE_SEGMENTS,
+    })
+
+
+@router.get("/collect/token")
+def collect_token(request: Request, user: Annotated[User, Allow("surveys.collect")]) -> Response:
+    """A fresh CSRF token for the send queue, whose page may come from the offline cache."""
+    return JSONResponse({"csrf_token": csrf_token(request), "username": user.username},
+                        headers={"Cache-Control": "no-store"})
+
+
+@router.get("/collect/submissions/{submission_id}")
+def collect_correction(
+    request: Request, session: SessionDep, submission_id: int, user: Annotated[User, Allow("surveys.collect")],
+) -> Response:
+    """One of the enumerator's own submissions; its enumerator corrects it while received or sent back."""
+    submission = session.get(Submission, submission_id)
+    if submission is None or submission.enumerator_id != user.id:
+        raise HTTPException(404, "There is no such submission among yours.")
+    survey = session.get(Survey, submission.survey_id)
+    wave = session.get(Wave, submission.wave_id)
+    version = session.get(InstrumentVersion, submission.instrument_version_id)
+    if survey is None or wave is None or version is None:
+        raise HTTPException(404, "The survey of this submission no longer exists.")
+    form, problems = client_spec(version.spec)
+    editable = service.can_correct(submission, user)
+    correction = {
+        "submission_id": submission.id,
+        "uuid": submission.uuid,
+        "revision": submission.revision,
+        "editable": editable,
+        "url": f"/api/v1/submissions/{submission.id}",
+        "method": "PATCH",
+        "comment": submission.review_comment,
+        "answers": submission.answers,
+        "language": submission.language,
+        "started_at": submission.started_at.isoformat() if submission.started_at else None,
+        "ended_at": submission.ended_at.isoformat() if submission.ended_at else None,
+        "design": {key: getattr(submission, key) for key in (
+            "segment", "region", "cluster", "stratum", "respondent_code", "arm", "sex", "age_group")},
+    }
+    data = _page_data(user=user, survey=survey, wave=wave, version=version, form=form, correction=correction)
+    return render(request, "collect/form.html", {
+        "survey": survey, "wave": wave, "version": version, "data": data, "problems": problems,
+        "submission": submission, "badges": STATUS_BADGES, "editable": editable, "panel": wave.design == WaveDesign.panel,
+    })
+
+
+@router.get("/collect/{survey_id}/{wave_id}")
+def collect_form(
+    request: Request, session: SessionDep, survey_id: int, wave_id: int, user: Annotated[User, Allow("surveys.collect")],
+) -> Response:
+    survey, wave, version = _form_context(session, survey_id, wave_id)
+    if not wave.is_open:
+        raise HTTPException(404, f"The wave {wave.name} of this survey is closed to data entry.")
+    form, problems = client_spec(version.spec)
+    if problems:
+        log.warning("instrument version %s has unparsable expressions: %s", version.id, problems)
+    data = _page_data(user=user, survey=survey, wave=wave, version=version, form=form)
+    return render(request, "collect/form.html", {
+        "survey": survey, "wave": wave, "version": version, "data": data, "problems": problems,
+        "submission": None, "badges": STATUS_BADGES, "editable": True, "panel": wave.design == WaveDesign.panel,
+    })
+
+
+@router.get("/sw.js")
+def service_worker() -> Response:
+    """The offline service worker: public (a worker script holds no data), never cached by HTTP."""
+    return FileResponse(
+        STATIC_DIR / "sw.js", media_type="text/javascript",
+        headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": SW_SCOPE},
+    )
