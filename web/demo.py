@@ -13,6 +13,9 @@ from pathlib import Path
 
 from sqlmodel import Session
 
+from content.demo import load_content_demo
+from surveys.demo import load_surveys_demo
+
 from .accounts.models import Role, UserCreate
 from .accounts.service import create_user, get_user_by_username
 
@@ -28,7 +31,7 @@ DEMO_USERS: list[tuple[str, str, Role]] = [
 ]
 
 # Feature loaders: f(session) -> list of report lines. Called in order after the users.
-LOADERS: list[Callable[[Session], list[str]]] = []
+LOADERS: list[Callable[[Session], list[str]]] = [load_surveys_demo, load_content_demo]
 
 
 def _demo_password() -> str:

@@ -1,0 +1,37 @@
+# Reference values for tests/surveys/test_analysis.py: the KAP-shift report on the synthetic
+# stratified, clustered, weighted KAP survey of tests/surveys/stats/data/kap_synthetic.csv.
+# R 4.2.2, survey 4.1-1 (Debian r-base-core, r-cran-survey). Run from the repository root:
+#   Rscript tests/surveys/R/analysis_reference.R > tests/surveys/R/analysis_reference.Rout
+library(survey)
+options(digits = 15)
+kap <- read.csv("tests/surveys/stats/data/kap_synthetic.csv")
+kap$endline <- as.integer(kap$wave == "endline")
+kap$treated <- as.integer(kap$arm == "treatment")
+kap$score <- 100 * kap$knows
+# strata = region x wave (already in the file), clusters = villages nested in them, no fpc
+d <- svydesign(id = ~village, strata = ~stratum, weights = ~wt, nest = TRUE, data = kap)
+cat("== svyby(~knows, ~wave, svymean, deff)\n")
+print(svyby(~knows, ~wave, d, svymean, deff = TRUE), digits = 15)
+cat("== degf by wave\n")
+print(c(baseline = degf(subset(d, wave == "baseline")), endline = degf(subset(d, wave == "endline"))))
+cat("== svyttest(knows ~ endline)\n")
+t <- svyttest(knows ~ endline, d)
+print(c(estimate = unname(t$estimate), t = unname(t$statistic), df = unname(t$parameter), p = t$p.value), digits = 15)
+print(confint(t), digits = 15)
+cat("== svychisq(~knows + wave)\n")
+chi <- svychisq(~knows + wave, d)
+print(c(F = unname(chi$statistic), ndf = unname(chi$parameter[1]), ddf = unname(chi$parameter[2]), p = chi$p.value), digits = 15)
+cat("== svyttest(score ~ endline)\n")
+t <- svyttest(score ~ endline, d)
+print(c(estimate = unname(t$estimate), t = unname(t$statistic), df = unname(t$parameter), p = t$p.value), digits = 15)
+cat("== svyglm(knows ~ endline * treated): the interaction\n")
+g <- svyglm(knows ~ endline * treated, d)
+print(summary(g)$coefficients["endline:treated", ], digits = 15)
+print(confint(g, "endline:treated", df = g$df.residual), digits = 15)
+print(c(df = g$df.residual))
+cat("== segment F18-24: svychisq and svyttest on the domain\n")
+ds <- subset(d, segment == "F18-24")
+chi <- svychisq(~knows + wave, ds)
+print(c(F = unname(chi$statistic), ndf = unname(chi$parameter[1]), ddf = unname(chi$parameter[2]), p = chi$p.value), digits = 15)
+t <- svyttest(knows ~ endline, ds)
+print(c(estimate = unname(t$estimate), t = unname(t$statistic), df = unname(t$parameter), p = t$p.value), digits = 15)
