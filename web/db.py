@@ -69,6 +69,8 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         try:
             yield session
         except BaseException:
+            # Detach first: rolling back expires loaded objects, and the error page still reads the user.
+            session.expunge_all()
             session.rollback()
             raise
 

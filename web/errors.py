@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from .middleware import HEADERS as SECURITY_HEADERS
 from .render import is_htmx, render
 
 __all__ = ["install_error_handlers", "wants_json"]
@@ -47,7 +48,11 @@ def _describe_validation(errors: list) -> list[dict]:
     for err in errors:
         loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "form")]
         field = ".".join(loc) or "body"
-        described.append({"field": field, "message": err.get("msg", "invalid value"), "type": err.get("type", "")})
+        message = err.get("msg", "invalid value")
+        if err.get("type") == "json_invalid":  # its location is a character position, not a field
+            field = "body"
+            message = f"{message}: {(err.get('ctx') or {}).get('error', 'invalid JSON')} at character {loc[-1] if loc else 0}"
+        described.append({"field": field, "message": message, "type": err.get("type", "")})
     return described
 
 
@@ -87,6 +92,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, exc: Exception) -> Response:
+        # Starlette sends this response from outside every middleware, SecurityHeaders included.
+        response = _unexpected_error(request)
+        for name, value in SECURITY_HEADERS:
+            response.headers.setdefault(name.decode(), value.decode())
+        return response
+
+    def _unexpected_error(request: Request) -> Response:
         error_id = secrets.token_hex(4)
         log.exception("unhandled error %s on %s %s", error_id, request.method, request.url.path)
         message = f"An unexpected error happened (reference {error_id}). It has been logged; nothing was saved."

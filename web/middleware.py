@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["BodySizeLimit", "SecurityHeaders"]
@@ -41,8 +42,16 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-class BodyTooLarge(Exception):
-    pass
+def _too_large(max_bytes: int) -> str:
+    return f"The request body is larger than the {max_bytes // (1024 * 1024) or 1} MB allowed."
+
+
+class BodyTooLarge(HTTPException):
+    """Raised while a body streams in. An HTTPException, so FastAPI's body parsing passes it on
+    as a 413 instead of turning it into "There was an error parsing the body" (400)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(status_code=413, detail=_too_large(max_bytes))
 
 
 class BodySizeLimit:
@@ -53,7 +62,7 @@ class BodySizeLimit:
         self.max_bytes = max_bytes
 
     async def _refuse(self, send: Send) -> None:
-        body = json.dumps({"detail": f"The request body is larger than the {self.max_bytes // (1024 * 1024) or 1} MB allowed."}).encode()
+        body = json.dumps({"detail": _too_large(self.max_bytes)}).encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
@@ -80,7 +89,7 @@ class BodySizeLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise BodyTooLarge()
+                    raise BodyTooLarge(self.max_bytes)
             return message
 
         async def tracking_send(message: Message) -> None:

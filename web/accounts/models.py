@@ -50,7 +50,8 @@ ROLE_LABELS = {
 
 # Shared fields of a user, as entered by an admin.
 class UserBase(SQLModel):
-    username: str = Field(min_length=2, max_length=64, regex=r"^[A-Za-z0-9._@-]+$")
+    # pydantic 2 ignores SQLModel's ``regex=``: the pattern must go through schema_extra to be enforced.
+    username: str = Field(min_length=2, max_length=64, schema_extra={"pattern": r"^[A-Za-z0-9._@-]+$"})
     full_name: str = Field(default="", max_length=120)
     email: str = Field(default="", max_length=254)
     role: Role

@@ -137,7 +137,7 @@ def list_audit(
     if actor:
         conditions.append(col(AuditEvent.actor_name) == actor)
     if action:
-        conditions.append(col(AuditEvent.action).startswith(action))
+        conditions.append(col(AuditEvent.action).startswith(action, autoescape=True))  # "_" and "%" are literal
     if entity_type:
         conditions.append(col(AuditEvent.entity_type) == entity_type)
     if since:
@@ -259,7 +259,8 @@ def authenticate(
     recent_failures = session.exec(
         select(LoginAttempt.at)
         .where(func.lower(LoginAttempt.username) == username.lower(), LoginAttempt.success == False)  # noqa: E712
-        .where(col(LoginAttempt.at) >= window_start)
+        # Refusals while locked are recorded but not counted: else each one extends the lock and Retry-After lies.
+        .where(col(LoginAttempt.at) >= window_start, LoginAttempt.reason != "locked")
         .order_by(col(LoginAttempt.at).desc())
     ).all()
 

@@ -1,0 +1,225 @@
+"""The real ``konbit`` command, run as a subprocess against a database in a temporary directory.
+
+These run on SQLite only (each needs a database of its own), except one that checks the
+command against the PostgreSQL server when KONBIT_TEST_DATABASE_URL is set.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sqlite3
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from alembic import command
+from argon2 import PasswordHasher
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from web.db import ROOT, alembic_config
+from web.demo import DEMO_USERS
+
+PG_SERVER = os.environ.get("KONBIT_TEST_DATABASE_URL")
+sqlite_only = pytest.mark.skipif(bool(PG_SERVER), reason="CLI subprocess tests run on SQLite")
+
+KONBIT = ROOT / ".venv" / "bin" / "konbit"
+if not KONBIT.exists():  # a virtualenv elsewhere: the script sits beside this interpreter
+    KONBIT = Path(sys.executable).parent / "konbit"
+
+GOOD_PASSWORD = "a-long-enough-passphrase"
+
+
+def environment(**konbit: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("KONBIT_")}
+    env["PYTHONPATH"] = str(ROOT)  # the code under test, whatever the virtualenv points at
+    env.update({f"KONBIT_{k.upper()}": v for k, v in konbit.items()})
+    return env
+
+
+class Konbit:
+    def __init__(self, data_dir: Path, database_url: str):
+        self.data_dir = data_dir
+        self.database_url = database_url
+        self.env = environment(data_dir=str(data_dir), database_url=database_url)
+
+    def __call__(self, *args: str, stdin: str = "", env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run([str(KONBIT), *args], input=stdin, capture_output=True, text=True, timeout=120,
+                              env={**self.env, **(env or {})}, cwd=self.data_dir.parent)
+
+
+@pytest.fixture
+def konbit(tmp_path) -> Konbit:
+    data_dir = tmp_path / "data"
+    return Konbit(data_dir, f"sqlite:///{data_dir / 'konbit.db'}")
+
+
+@pytest.fixture
+def upgraded(konbit) -> Konbit:
+    """The database already migrated (in this process: quicker than another subprocess)."""
+    konbit.data_dir.mkdir(parents=True, exist_ok=True)
+    cfg = alembic_config(konbit.database_url)
+    cfg.attributes["configure_logging"] = False
+    command.upgrade(cfg, "head")
+    return konbit
+
+
+def users_in(konbit: Konbit) -> dict[str, tuple[str, str, int]]:
+    with sqlite3.connect(konbit.data_dir / "konbit.db") as db:
+        return {u: (r, h, a) for u, r, h, a in db.execute("SELECT username, role, password_hash, is_active FROM user_account")}
+
+
+def head() -> str:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+@sqlite_only
+def test_it_says_an_empty_database_needs_upgrading(konbit):
+    r = konbit("db", "current")
+    assert r.returncode == 1
+    assert "database: empty" in r.stdout
+    assert f"code:     {head()}" in r.stdout
+    assert "Run `konbit db upgrade`." in r.stdout
+
+
+@sqlite_only
+def test_it_upgrades_the_database(konbit):
+    r = konbit("db", "upgrade")
+    assert r.returncode == 0, r.stderr
+    assert "Database at head" in r.stdout
+    r = konbit("db", "current")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.splitlines() == [f"database: {head()}", f"code:     {head()}"]
+    again = konbit("db", "upgrade")
+    assert again.returncode == 0  # upgrading an up-to-date database does nothing, quietly
+
+
+@sqlite_only
+def test_it_adds_a_user_reading_the_password_from_stdin(upgraded):
+    r = upgraded("users", "add", "marie", "--role", "supervisor", "--full-name", "Marie Jean", stdin=GOOD_PASSWORD + "\n")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "Created marie (supervisor), id 1."
+    assert GOOD_PASSWORD not in r.stdout + r.stderr
+    role, password_hash, active = users_in(upgraded)["marie"]
+    assert (role, active) == ("supervisor", 1)
+    assert PasswordHasher().verify(password_hash, GOOD_PASSWORD)
+
+
+@sqlite_only
+def test_it_lists_users(upgraded):
+    upgraded("users", "add", "marie", "--role", "supervisor", stdin=GOOD_PASSWORD)
+    upgraded("users", "add", "andre", "--role", "admin", stdin=GOOD_PASSWORD)
+    r = upgraded("users", "list")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].split() == ["id", "username", "role", "active", "last", "login"]
+    assert lines[1].split() == ["2", "andre", "admin", "yes", "-"]
+    assert lines[2].split() == ["1", "marie", "supervisor", "yes", "-"]
+
+
+@sqlite_only
+@pytest.mark.parametrize(
+    ("args", "password", "field"),
+    [
+        (["marie", "--role", "superuser"], GOOD_PASSWORD, "role"),
+        (["marie", "--role", "lead"], "short", "password"),
+        (["marie", "--role", "lead"], "", "password"),
+        (["marie jean", "--role", "lead"], GOOD_PASSWORD, "username"),
+        (["m", "--role", "lead"], GOOD_PASSWORD, "username"),
+        (["marie1234", "--role", "lead"], "MARIE1234", "password"),
+    ],
+)
+def test_it_refuses_a_bad_user_naming_the_field(upgraded, args, password, field):
+    r = upgraded("users", "add", *args, stdin=password + "\n")
+    assert r.returncode == 2
+    assert r.stderr.startswith(f"{field}: ")
+    assert "Traceback" not in r.stderr
+    assert users_in(upgraded) == {}
+
+
+@sqlite_only
+def test_it_refuses_a_user_name_that_is_taken(upgraded):
+    upgraded("users", "add", "marie", "--role", "lead", stdin=GOOD_PASSWORD)
+    r = upgraded("users", "add", "MARIE", "--role", "admin", stdin=GOOD_PASSWORD)
+    assert r.returncode == 2
+    assert r.stderr.startswith("username: ")
+    assert "already taken" in r.stderr
+    assert list(users_in(upgraded)) == ["marie"]
+
+
+@sqlite_only
+def test_it_refuses_to_add_a_user_before_the_upgrade(konbit):
+    r = konbit("users", "add", "marie", "--role", "lead", stdin=GOOD_PASSWORD)
+    assert r.returncode == 1
+    assert "konbit db upgrade" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+@sqlite_only
+def test_it_refuses_a_malformed_setting_naming_the_variable(konbit):
+    r = konbit("db", "current", env={"KONBIT_HTTPS": "maybe"})
+    assert r.returncode == 2
+    assert "KONBIT_HTTPS" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+@sqlite_only
+def test_it_loads_the_demo_once(upgraded):
+    logins = upgraded.data_dir / "demo-logins.txt"
+    first = upgraded("demo")
+    assert first.returncode == 0, first.stderr
+    assert "Demo logins" in first.stdout
+    assert stat.S_IMODE(logins.stat().st_mode) == 0o600
+    written = logins.read_text(encoding="utf-8")
+    assert len(written.splitlines()) == len(DEMO_USERS)
+    users = users_in(upgraded)
+    assert {u: r for u, (r, _, _) in users.items()} == {u: role.value for u, _, role in DEMO_USERS}
+    # Each password in the file opens its account.
+    for line in written.splitlines():
+        username, password = line.split()[:2]
+        assert password in first.stdout
+        assert PasswordHasher().verify(users[username][1], password)
+
+    second = upgraded("demo")
+    assert second.returncode == 0, second.stderr
+    assert "already exist" in second.stdout
+    assert users_in(upgraded) == users
+    assert logins.read_text(encoding="utf-8") == written
+    assert stat.S_IMODE(logins.stat().st_mode) == 0o600
+
+
+@sqlite_only
+def test_it_refuses_the_demo_before_the_upgrade(konbit):
+    r = konbit("demo")
+    assert r.returncode == 1
+    assert "konbit db upgrade" in r.stderr
+    assert not (konbit.data_dir / "demo-logins.txt").exists()
+
+
+@pytest.mark.skipif(not PG_SERVER, reason="needs KONBIT_TEST_DATABASE_URL")
+def test_it_upgrades_a_postgresql_database_given_as_postgres_url(tmp_path):
+    server = make_url(PG_SERVER.replace("postgresql://", "postgresql+psycopg://", 1))
+    name = f"konbit_cli_{os.getpid()}_{secrets.token_hex(3)}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        # As a hosting platform would give it: postgres://, which the settings normalise.
+        url = server.set(drivername="postgres", database=name).render_as_string(hide_password=False)
+        konbit = Konbit(tmp_path / "data", url)
+        assert konbit("db", "upgrade").returncode == 0
+        r = konbit("db", "current")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert f"database: {head()}" in r.stdout
+        r = konbit("users", "add", "marie", "--role", "lead", stdin=GOOD_PASSWORD)
+        assert r.returncode == 0, r.stderr
+        assert "marie" in konbit("users", "list").stdout
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
