@@ -591,6 +591,10 @@ def _p_text(p: float | None) -> str:
 def describe_entry(entry: Mapping[str, Any], label: str, correction: str) -> str:
     """One plain-language sentence for a lead, e.g. "Knowledge of the 2014 law rose from 41% to
     68% (+27 points, 95% CI 19 to 35; p < 0.001 after Holm correction)."."""
+    if label.rstrip().endswith("?"):
+        lead = {"knowledge": "Correct answers to", "attitude": "Favourable answers to",
+                "practice": "The desired practice on"}.get(entry.get("domain", ""), "Answers to")
+        label = f"{lead} “{label.strip()}”"
     if not entry.get("ok"):
         return f"{label}: not enough data ({entry.get('reason', 'no reason given')})."
     b, e = entry["baseline"]["estimate"], entry["endline"]["estimate"]
