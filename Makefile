@@ -49,7 +49,8 @@ test-postgres: install
 	else echo "No PostgreSQL at 127.0.0.1:5432: skipping the PostgreSQL pass"; fi
 
 bench: install
-	$(BIN)/python -m benchmarks.run
+	$(BIN)/python benchmarks/analysis_report.py --per-wave 20000 200000
+	$(BIN)/python benchmarks/import_kobo_csv.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache test-results

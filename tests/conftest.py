@@ -36,6 +36,13 @@ def pytest_collection_modifyitems(config, items):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "db: uses the database (runs again on PostgreSQL)")
+    # Real argon2, at its lowest cost: hashing is the slowest part of the suite otherwise.
+    from argon2 import PasswordHasher
+
+    from web.accounts import service
+
+    service._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    service._DUMMY_HASH = service._hasher.hash("konbit-timing-equaliser")
 
 
 @pytest.fixture(scope="session")

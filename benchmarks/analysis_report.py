@@ -1,0 +1,172 @@
+"""Benchmark: the full KAP-shift report from the database.
+
+Targets (issue 4): 200,000 respondents per wave, 40 items, clustered and weighted, 8 segments;
+the full report (items, domains, breakdown by segment, DiD, exposure) in under 3 s cold and under
+0.5 s when nothing changed, memory under 1 GiB, on SQLite and PostgreSQL; time about linear in n.
+
+    .venv/bin/python benchmarks/analysis_report.py --per-wave 20000 200000
+    .venv/bin/python benchmarks/analysis_report.py --per-wave 200000 --database postgresql://postgres@127.0.0.1:5432/postgres
+
+The rows are bulk-inserted with their stored item scores (as ``konbit`` stores them when a
+submission arrives), so what is timed is what a lead waits for: reading two waves from the
+database and computing the report (cold: a fresh process, no cached report), then the same
+request again (warm: nothing changed, the cached report is returned). Peak memory is the child
+process's maximum resident set size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def _spec():
+    from surveys.spec import ChoiceSpec, InstrumentSpec, ItemSpec, SectionSpec
+
+    yn = (ChoiceSpec("yes", {"en": "Yes"}), ChoiceSpec("no", {"en": "No"}), ChoiceSpec("dk", {"en": "Don't know"}))
+    agree = tuple(ChoiceSpec(str(i), {"en": str(i)}) for i in range(1, 6))
+    items = [ItemSpec(f"k{i:02d}", "yes_no_dk", {"en": f"Knowledge {i}"}, choice_list="ynd", kap_domain="knowledge",
+                      kap_correct=("yes",)) for i in range(16)]
+    items += [ItemSpec(f"a{i:02d}", "likert5", {"en": f"Attitude {i}"}, choice_list="agree5", kap_domain="attitude",
+                       kap_reverse=i % 3 == 0) for i in range(10)]
+    items += [ItemSpec(f"p{i:02d}", "yes_no_dk", {"en": f"Practice {i}"}, choice_list="ynd", kap_domain="practice",
+                       kap_desired=("yes",)) for i in range(8)]
+    items += [ItemSpec(f"e{i:02d}", "yes_no_dk", {"en": f"Exposure {i}"}, choice_list="ynd", kap_domain="exposure",
+                       kap_channel=f"channel{i}") for i in range(6)]
+    return InstrumentSpec(title="Benchmark KAP", form_id="bench", version="1", default_language="en", languages=("en",),
+                          sections=(SectionSpec("s", items=tuple(items)),), choice_lists={"ynd": yn, "agree5": agree})
+
+
+def load(url: str, per_wave: int) -> int:
+    """Create the survey and bulk-insert 2 x per_wave submissions with their scores; return the survey id."""
+    import numpy as np
+    from sqlmodel import Session
+
+    from surveys import service
+    from surveys.analysis_service import current_key
+    from surveys.models import Submission, SubmissionScore, WaveCreate
+    from web.accounts.models import utcnow
+    from web.db import make_engine
+
+    engine = make_engine(url)
+    rng = np.random.default_rng(1)
+    with Session(engine) as session:
+        survey = service.create_survey(session=session, spec=_spec(), actor=None)
+        waves = [service.create_wave(session=session, survey=survey, actor=None,
+                                     wave_create=WaveCreate(name=name, kind=name)) for name in ("baseline", "endline")]
+        key = current_key(session=session, survey_id=survey.id)
+        session.commit()
+        version_id, survey_id = key.version_id, survey.id
+        segments = ["judges", "prosecutors", "lawyers", "police", "border_officials", "social_workers", "media", "general_public"]
+        now = utcnow()
+        batch = 20_000
+        next_id = 1
+        for w, wave in enumerate(waves):
+            for start in range(0, per_wave, batch):
+                m = min(batch, per_wave - start)
+                scores = (rng.random((m, 40)) < 0.45 + 0.1 * w).astype(np.float32)
+                scores[:, 16:26] = rng.integers(1, 6, (m, 10))
+                scores[rng.random((m, 40)) < 0.05] = np.nan
+                seg = rng.integers(0, 8, m)
+                region = rng.integers(0, 10, m)
+                cluster = rng.integers(0, 40, m)
+                arm = rng.random(m) < 0.7
+                ids = list(range(next_id, next_id + m))
+                next_id += m
+                session.execute(Submission.__table__.insert(), [
+                    {"id": ids[i], "uuid": f"{w}-{start + i}-{secrets.token_hex(4)}", "survey_id": survey_id,
+                     "wave_id": wave.id, "instrument_version_id": version_id, "source": "import", "status": "received",
+                     "segment": segments[seg[i]], "region": f"r{region[i]}", "cluster": f"r{region[i]}c{cluster[i]}",
+                     "stratum": f"r{region[i]}", "weight": float(0.5 + region[i] * 0.2), "respondent_code": "",
+                     "arm": "intervention" if arm[i] else "comparison", "sex": "female" if i % 2 else "male",
+                     "age_group": "25-34", "answers": {}, "content_hash": "x" * 64, "flags": [], "revision": 1,
+                     "enumerator_name": "", "language": "ht", "review_comment": "", "received_at": now, "updated_at": now}
+                    for i in range(m)])
+                session.execute(SubmissionScore.__table__.insert(), [
+                    {"submission_id": ids[i], "key_digest": key.digest, "scores": scores[i].tobytes(), "scored_at": now}
+                    for i in range(m)])
+                session.commit()
+    engine.dispose()
+    return survey_id
+
+
+def measure(url: str, survey_id: int) -> dict:
+    """In this (fresh) process: the cold report, then the warm one; and peak memory."""
+    from sqlmodel import Session
+
+    from surveys.analysis_service import get_report
+    from web.db import make_engine
+
+    engine = make_engine(url)
+    with Session(engine) as session:
+        t = time.perf_counter()
+        report = get_report(session=session, survey_id=survey_id, baseline="baseline", endline="endline", by="segment",
+                            use_cache=False)
+        session.commit()
+        cold = time.perf_counter() - t
+        t = time.perf_counter()
+        get_report(session=session, survey_id=survey_id, baseline="baseline", endline="endline", by="segment")
+        warm = time.perf_counter() - t
+    assert len(report["groups"]) == 8 and "did" in report and "exposure" in report
+    return {"cold_s": round(cold, 2), "warm_s": round(warm, 3),
+            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--per-wave", type=int, nargs="+", default=[20_000, 200_000])
+    parser.add_argument("--database", default="", help="a PostgreSQL server URL (a fresh database is made and dropped)")
+    parser.add_argument("--measure", nargs=2, metavar=("URL", "SURVEY_ID"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure:
+        print(json.dumps(measure(args.measure[0], int(args.measure[1]))))
+        return
+    from alembic import command
+    from sqlalchemy import create_engine, text
+
+    from web.db import alembic_config
+
+    for n in args.per_wave:
+        admin = None
+        if args.database:
+            name = f"konbit_bench_{secrets.token_hex(3)}"
+            admin = create_engine(args.database.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+            url = args.database.rsplit("/", 1)[0] + "/" + name
+            url = url.replace("postgresql://", "postgresql+psycopg://", 1)
+        else:
+            tmp = tempfile.mkdtemp()
+            url = f"sqlite:///{tmp}/bench.db"
+        try:
+            cfg = alembic_config(url)
+            cfg.attributes["configure_logging"] = False
+            command.upgrade(cfg, "head")
+            t = time.perf_counter()
+            survey_id = load(url, n)
+            loaded = time.perf_counter() - t
+            out = subprocess.run([sys.executable, __file__, "--measure", url, str(survey_id)], capture_output=True,
+                                 text=True, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+            result = json.loads(out.stdout.strip().splitlines()[-1])
+            backend = "postgresql" if args.database else "sqlite"
+            print(json.dumps({"backend": backend, "per_wave": n, "load_s": round(loaded, 1), **result}))
+        finally:
+            if admin is not None:
+                with admin.connect() as conn:
+                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                admin.dispose()
+
+
+if __name__ == "__main__":
+    main()
