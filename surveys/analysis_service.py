@@ -25,8 +25,9 @@ from sqlmodel import Session, col
 from web.accounts.models import utcnow
 
 from .analysis import AnalysisData, analyse, describe_entry, labels_for
-from .models import AnalysisCache, InstrumentVersion, Submission, SubmissionScore, SubmissionStatus, Survey, Wave, WaveDesign
+from .models import AnalysisCache, InstrumentVersion, Submission, SubmissionScore, Survey, Wave, WaveDesign
 from .scoring import ScoringKey, score_answers, scoring_key
+from .service import analysis_statuses
 from .spec import InstrumentSpec, spec_from_dict
 
 __all__ = [
@@ -139,12 +140,6 @@ def _wave(session: Session, survey_id: int, name: str, field: str) -> Wave:
     return wave
 
 
-def _statuses(survey: Survey) -> list[SubmissionStatus]:
-    if survey.analysis_scope.value == "approved":
-        return [SubmissionStatus.approved]
-    return [SubmissionStatus.received, SubmissionStatus.has_issues, SubmissionStatus.approved]
-
-
 def _fingerprint(session: Session, survey: Survey, waves: tuple[Wave, Wave], key: _Key) -> str:
     count, last_update, last_id = session.execute(
         select(func.count(), func.max(Submission.updated_at), func.max(Submission.id))
@@ -167,7 +162,7 @@ def _load(session: Session, survey: Survey, baseline: Wave, endline: Wave, key: 
         select(*columns)
         .join(SubmissionScore, and_(SubmissionScore.submission_id == Submission.id, SubmissionScore.key_digest == key.digest))
         .where(Submission.survey_id == survey.id, col(Submission.wave_id).in_([baseline.id, endline.id]),
-               col(Submission.status).in_(_statuses(survey)))
+               col(Submission.status).in_(analysis_statuses(survey)))
         .order_by(Submission.id)
     )
     rows = session.execute(query).all()
