@@ -32,10 +32,10 @@ from .scoring import ScoringKey, domain_scores, exposure_dose, favourable
 from scipy import special
 
 from .stats.design import Design, svychisq, svycontrast_means, svymean, svyslope
-from .stats.means import welch_t
+from .stats.means import describe_mean, welch_t
 from .stats.multiplicity import p_adjust
 from .stats.paired import mcnemar_from_pairs, paired_t
-from .stats.proportions import cohens_h, two_proportions
+from .stats.proportions import cohens_h, two_proportions, wilson_interval
 from .stats.reliability import cronbach_alpha
 
 __all__ = ["AnalysisData", "DOMAIN_ORDER", "MIN_PER_WAVE", "analyse", "describe_entry", "labels_for"]
@@ -94,6 +94,33 @@ def _wave_obj(n: int, estimate=None, se=None, lo=None, hi=None, deff=None) -> di
     if deff is not None:
         out["design_effect"] = _num(deff)
     return out
+
+
+def _entry(code: str, domain: str, measure: str, baseline: dict, endline: dict, difference: float, ci, test,
+           effect, *, design_effect: float | None = 1.0, **extra) -> dict:
+    """A comparison that could be made: ``ci`` has ``lower``/``upper``; ``test`` is a TestResult;
+    ``effect`` an EffectSize (or a (value, name) pair)."""
+    value, name = effect if isinstance(effect, tuple) else (effect.value, effect.name)
+    return {
+        "code": code, "domain": domain, "measure": measure, "ok": True, "reason": "",
+        "baseline": baseline, "endline": endline, "difference": _num(difference),
+        "diff_ci_low": _num(ci.lower), "diff_ci_high": _num(ci.upper), "test": test.test,
+        "statistic": _num(test.statistic), "df": _num(test.df), "p_value": _num(test.p_value), "p_adjusted": None,
+        "effect_size": _num(value), "effect_size_name": name, "design_effect": design_effect, **extra,
+    }
+
+
+def _rank(test) -> dict:
+    return {"test": test.test, "statistic": _num(test.statistic), "p_value": _num(test.p_value)}
+
+
+def _matched(ctx: "_Context", code: str, domain: str, measure: str, y: np.ndarray, mask: np.ndarray):
+    """Matched pairs, or a not-enough-data entry when fewer than MIN_PER_WAVE respondents match."""
+    before, after, um0, um1 = _pairs(ctx, y, mask)
+    n = len(before)
+    if n < MIN_PER_WAVE:
+        return _not_enough(code, domain, measure, n, n, f"fewer than {MIN_PER_WAVE} matched respondents ({n})")
+    return before, after, {"baseline": um0, "endline": um1}
 
 
 def _not_enough(code: str, domain: str, measure: str, n0: int, n1: int, reason: str) -> dict:
@@ -213,16 +240,10 @@ def _simple_proportion(ctx: _Context, code, domain, x0, n0, x1, n1) -> dict:
     r = two_proportions(x0, n0, x1, n1, conf_level=ctx.level)
     if not r.ok:
         return _not_enough(code, domain, "proportion", n0, n1, r.reason)
-    g0, g1, t = r.group1, r.group2, r.test
-    return {
-        "code": code, "domain": domain, "measure": "proportion", "ok": True, "reason": "",
-        "baseline": _wave_obj(n0, g0.estimate, g0.se, g0.ci.lower, g0.ci.upper),
-        "endline": _wave_obj(n1, g1.estimate, g1.se, g1.ci.lower, g1.ci.upper),
-        "difference": _num(r.difference), "diff_ci_low": _num(r.difference_ci.lower),
-        "diff_ci_high": _num(r.difference_ci.upper), "test": t.test, "statistic": _num(t.statistic),
-        "df": _num(t.df), "p_value": _num(t.p_value), "p_adjusted": None,
-        "effect_size": _num(r.effect_size.value), "effect_size_name": "Cohen's h", "design_effect": 1.0,
-    }
+    g0, g1 = r.group1, r.group2
+    return _entry(code, domain, "proportion", _wave_obj(n0, g0.estimate, g0.se, g0.ci.lower, g0.ci.upper),
+                  _wave_obj(n1, g1.estimate, g1.se, g1.ci.lower, g1.ci.upper), r.difference, r.difference_ci, r.test,
+                  (r.effect_size.value, "Cohen's h"))
 
 
 def _wave_difference(m0, m1, level: float) -> dict | None:
@@ -300,70 +321,46 @@ def _pairs(ctx: _Context, y: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, 
 
 
 def _paired_proportion(ctx: _Context, code, domain, y, mask) -> dict:
-    before, after, um0, um1 = _pairs(ctx, y, mask)
+    matched = _matched(ctx, code, domain, "proportion", y, mask)
+    if isinstance(matched, dict):
+        return matched
+    before, after, unmatched = matched
     n = len(before)
-    if n < MIN_PER_WAVE:
-        return _not_enough(code, domain, "proportion", n, n, f"fewer than {MIN_PER_WAVE} matched respondents ({n})")
     r = mcnemar_from_pairs(before, after, conf_level=ctx.level)
     if not r.ok:
         return _not_enough(code, domain, "proportion", n, n, r.reason)
     p0, p1 = r.p_before, r.p_after
-    se0, se1 = math.sqrt(p0 * (1 - p0) / n), math.sqrt(p1 * (1 - p1) / n)
-    from .stats.proportions import wilson_interval  # noqa: PLC0415
-
     c0, c1 = wilson_interval(int(round(p0 * n)), n, ctx.level), wilson_interval(int(round(p1 * n)), n, ctx.level)
-    t = r.test
-    return {
-        "code": code, "domain": domain, "measure": "proportion", "ok": True, "reason": "",
-        "baseline": _wave_obj(n, p0, se0, c0.lower, c0.upper), "endline": _wave_obj(n, p1, se1, c1.lower, c1.upper),
-        "difference": _num(r.difference), "diff_ci_low": _num(r.difference_ci.lower),
-        "diff_ci_high": _num(r.difference_ci.upper), "test": t.test, "statistic": _num(t.statistic), "df": _num(t.df),
-        "p_value": _num(t.p_value), "p_adjusted": None, "effect_size": _num(cohens_h(p0, p1)),
-        "effect_size_name": "Cohen's h", "design_effect": 1.0, "unmatched": {"baseline": um0, "endline": um1},
-    }
+    return _entry(code, domain, "proportion", _wave_obj(n, p0, math.sqrt(p0 * (1 - p0) / n), c0.lower, c0.upper),
+                  _wave_obj(n, p1, math.sqrt(p1 * (1 - p1) / n), c1.lower, c1.upper), r.difference, r.difference_ci,
+                  r.test, (cohens_h(p0, p1), "Cohen's h"), unmatched=unmatched)
 
 
 def _mean_one(ctx: _Context, code: str, domain: str, y: np.ndarray, mask: np.ndarray) -> dict:
     wave = ctx.wave
-    valid = mask & ~np.isnan(y)
-    n0, n1 = int(np.sum(valid & (wave == 0))), int(np.sum(valid & (wave == 1)))
     if ctx.panel:
-        before, after, um0, um1 = _pairs(ctx, y, mask)
+        matched = _matched(ctx, code, domain, "mean", y, mask)
+        if isinstance(matched, dict):
+            return matched
+        before, after, unmatched = matched
         n = len(before)
-        if n < MIN_PER_WAVE:
-            return _not_enough(code, domain, "mean", n, n, f"fewer than {MIN_PER_WAVE} matched respondents ({n})")
         r = paired_t(before, after, conf_level=ctx.level)
         if not r.ok:
             return _not_enough(code, domain, "mean", n, n, r.reason)
-        from .stats.means import describe_mean  # noqa: PLC0415
-
         d0, d1 = describe_mean(before, ctx.level), describe_mean(after, ctx.level)
-        return {
-            "code": code, "domain": domain, "measure": "mean", "ok": True, "reason": "",
-            "baseline": _wave_obj(n, d0.mean, d0.se, d0.ci.lower, d0.ci.upper),
-            "endline": _wave_obj(n, d1.mean, d1.se, d1.ci.lower, d1.ci.upper),
-            "difference": _num(r.mean_difference), "diff_ci_low": _num(r.difference_ci.lower),
-            "diff_ci_high": _num(r.difference_ci.upper), "test": r.test.test, "statistic": _num(r.test.statistic),
-            "df": _num(r.test.df), "p_value": _num(r.test.p_value), "p_adjusted": None,
-            "rank_test": {"test": r.wilcoxon.test, "statistic": _num(r.wilcoxon.statistic), "p_value": _num(r.wilcoxon.p_value)},
-            "effect_size": _num(r.effect_size.value), "effect_size_name": r.effect_size.name, "design_effect": 1.0,
-            "unmatched": {"baseline": um0, "endline": um1},
-        }
+        return _entry(code, domain, "mean", _wave_obj(n, d0.mean, d0.se, d0.ci.lower, d0.ci.upper),
+                      _wave_obj(n, d1.mean, d1.se, d1.ci.lower, d1.ci.upper), r.mean_difference, r.difference_ci,
+                      r.test, r.effect_size, rank_test=_rank(r.wilcoxon), unmatched=unmatched)
+    valid = mask & ~np.isnan(y)
+    n0, n1 = int(np.sum(valid & (wave == 0))), int(np.sum(valid & (wave == 1)))
     if min(n0, n1) < MIN_PER_WAVE:
         return _not_enough(code, domain, "mean", n0, n1, f"fewer than {MIN_PER_WAVE} scores in a wave (baseline {n0}, endline {n1})")
     r = welch_t(y[valid & (wave == 0)], y[valid & (wave == 1)], conf_level=ctx.level)
     if not r.ok:
         return _not_enough(code, domain, "mean", n0, n1, r.reason)
-    return {
-        "code": code, "domain": domain, "measure": "mean", "ok": True, "reason": "",
-        "baseline": _wave_obj(n0, r.x.mean, r.x.se, r.x.ci.lower, r.x.ci.upper),
-        "endline": _wave_obj(n1, r.y.mean, r.y.se, r.y.ci.lower, r.y.ci.upper),
-        "difference": _num(r.difference), "diff_ci_low": _num(r.difference_ci.lower), "diff_ci_high": _num(r.difference_ci.upper),
-        "test": r.test.test, "statistic": _num(r.test.statistic), "df": _num(r.test.df), "p_value": _num(r.test.p_value),
-        "p_adjusted": None,
-        "rank_test": {"test": r.mann_whitney.test, "statistic": _num(r.mann_whitney.statistic), "p_value": _num(r.mann_whitney.p_value)},
-        "effect_size": _num(r.effect_size.value), "effect_size_name": r.effect_size.name, "design_effect": 1.0,
-    }
+    return _entry(code, domain, "mean", _wave_obj(n0, r.x.mean, r.x.se, r.x.ci.lower, r.x.ci.upper),
+                  _wave_obj(n1, r.y.mean, r.y.se, r.y.ci.lower, r.y.ci.upper), r.difference, r.difference_ci, r.test,
+                  r.effect_size, rank_test=_rank(r.mann_whitney))
 
 
 def _means(ctx: _Context, code: str, domain: str, y: np.ndarray, codes: np.ndarray, levels: Sequence[str],

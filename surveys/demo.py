@@ -17,7 +17,7 @@ import numpy as np
 
 from .spec import ChoiceSpec, InstrumentSpec, ItemSpec, SectionSpec
 
-__all__ = ["DEMO_SEGMENTS", "DEMO_TITLE", "demo_spec", "generate_payloads"]
+__all__ = ["DEMO_SEGMENTS", "DEMO_TITLE", "demo_spec", "generate_payloads", "trilingual", "trilingual_choices"]
 
 DEMO_TITLE = "KAP survey: trafficking in persons and the 2014 law (demo)"
 
@@ -44,12 +44,17 @@ REGIONS: dict[str, tuple[str, tuple[str, ...], float]] = {
 COMPARISON_REGIONS = ("Sud", "Centre")  # the campaign did not reach them
 
 
-def _l(ht: str, fr: str, en: str) -> dict[str, str]:
+def trilingual(ht: str, fr: str, en: str) -> dict[str, str]:
+    """Labels in Kreyòl, French and English."""
     return {"ht": ht, "fr": fr, "en": en}
 
 
-def _choices(*rows: tuple[str, str, str, str]) -> tuple[ChoiceSpec, ...]:
-    return tuple(ChoiceSpec(name=name, labels=_l(ht, fr, en)) for name, ht, fr, en in rows)
+def trilingual_choices(*rows: tuple[str, str, str, str]) -> tuple[ChoiceSpec, ...]:
+    """A choice list from (name, ht, fr, en) rows."""
+    return tuple(ChoiceSpec(name=name, labels=trilingual(ht, fr, en)) for name, ht, fr, en in rows)
+
+
+_l, _choices = trilingual, trilingual_choices
 
 
 def _yn(code: str, domain: str, ht: str, fr: str, en: str, **kw) -> ItemSpec:

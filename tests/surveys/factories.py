@@ -23,8 +23,9 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from surveys.demo import trilingual, trilingual_choices
 from surveys.models import InstrumentVersion, Survey, Wave, WaveCreate, WaveDesign, WaveKind
-from surveys.spec import ChoiceSpec, InstrumentSpec, ItemSpec, SectionSpec
+from surveys.spec import InstrumentSpec, ItemSpec, SectionSpec
 from web.accounts.models import User
 
 __all__ = [
@@ -40,12 +41,7 @@ __all__ = [
 ATTITUDE_CODES = ("a_victim_fault", "a_report_duty", "a_restavek_ok", "a_law_protects", "a_migrants_help")
 
 
-def _l(ht: str, fr: str, en: str) -> dict[str, str]:
-    return {"ht": ht, "fr": fr, "en": en}
-
-
-def _choices(*rows: tuple[str, str, str, str]) -> tuple[ChoiceSpec, ...]:
-    return tuple(ChoiceSpec(name=name, labels=_l(ht, fr, en)) for name, ht, fr, en in rows)
+_l, _choices = trilingual, trilingual_choices
 
 
 def make_kap_spec(*, title: str = "KAP trafficking in persons 2026", form_id: str = "kap_tip_2026",
