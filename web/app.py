@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from collections.abc import Iterator
-
+import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 
-from .db import check_schema, make_engine
+from .db import WORKER_THREADS, check_schema, make_engine
 from .errors import install_error_handlers
-from .middleware import BodySizeLimit, SecurityHeaders
+from .middleware import BodySizeLimit, ConcurrencyLimit, SecurityHeaders
 from .settings import Settings, get_settings
 
 __all__ = ["create_app", "iter_routes"]
@@ -42,6 +42,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     async def lifespan(app: FastAPI):
         if check_db:
             check_schema(engine)
+        # Fewer threads than pooled connections: see web.db.WORKER_THREADS.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
         yield
 
     app = FastAPI(
@@ -62,6 +64,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         app.include_router(router)
     app.mount("/static", CachedStatic(directory=STATIC_DIR), name="static")
     install_error_handlers(app)
+    app.add_middleware(ConcurrencyLimit, limit=WORKER_THREADS)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)
     return app

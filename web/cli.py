@@ -84,7 +84,8 @@ def db_current() -> None:
 def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8000, help="Port to listen on."),
-    scheduler: bool = typer.Option(None, help="Run the delivery scheduler in this process (default: KONBIT_EMBEDDED_SCHEDULER)."),
+    workers: int = typer.Option(1, min=1, max=64, help="Worker processes (use about one per core on a server)."),
+    log_level: str = typer.Option("info", help="critical, error, warning, info or debug."),
 ) -> None:
     """Serve the web app and the API."""
     import uvicorn  # noqa: PLC0415
@@ -93,8 +94,13 @@ def serve(
 
     settings = _settings()
     engine = _checked_engine()
-    typer.echo(f"Konbit on http://{host}:{port}  (database: {engine.url.get_backend_name()})")
-    uvicorn.run(create_app(settings, engine=engine), host=host, port=port, proxy_headers=True, log_level="info")
+    typer.echo(f"Konbit on http://{host}:{port}  (database: {engine.url.get_backend_name()}, workers: {workers})")
+    if workers == 1:
+        uvicorn.run(create_app(settings, engine=engine), host=host, port=port, proxy_headers=True, log_level=log_level)
+    else:  # each worker process builds its own app and engine from the same KONBIT_* settings
+        engine.dispose()
+        uvicorn.run("web.app:create_app", factory=True, workers=workers, host=host, port=port, proxy_headers=True,
+                    log_level=log_level)
 
 
 def _read_password(prompt: str) -> str:

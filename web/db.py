@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
 
 __all__ = [
+    "WORKER_THREADS",
     "SchemaBehind",
     "alembic_config",
     "check_schema",
@@ -48,8 +49,21 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+#: Requests the app works on at once (``web.middleware.ConcurrencyLimit``), and AnyIO worker
+#: threads for sync routes. Each of those requests holds at most one pooled connection, so the
+#: pool must hold more than that, or requests holding connections could wait for threads held
+#: by requests waiting for connections (fastapi/fastapi#3205). SQLite keeps more connections
+#: open, since each new one runs its pragmas; PostgreSQL keeps fewer (two workers x 40 stay
+#: under its default of 100 connections).
+WORKER_THREADS = 32
+POOL = {"sqlite": (20, 20), "postgresql": (10, 30)}
+
+
 def make_engine(url: str, **kwargs) -> Engine:
     """Create an engine for ``url`` with Konbit's per-database settings."""
+    size, overflow = POOL["sqlite" if is_sqlite(url) else "postgresql"]
+    kwargs.setdefault("pool_size", size)
+    kwargs.setdefault("max_overflow", overflow)
     if is_sqlite(url):
         database = make_url(url).database
         if database and database != ":memory:":
@@ -58,8 +72,6 @@ def make_engine(url: str, **kwargs) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 20)
     return create_engine(url, **kwargs)
 
 

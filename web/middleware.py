@@ -1,13 +1,16 @@
-"""Pure ASGI middleware: security headers on every response, and a cap on body size."""
+"""Pure ASGI middleware: security headers on every response, a cap on body size, and a cap on the
+requests the app works on at once."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import weakref
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["BodySizeLimit", "SecurityHeaders"]
+__all__ = ["BodySizeLimit", "ConcurrencyLimit", "SecurityHeaders"]
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
@@ -103,3 +106,35 @@ class BodySizeLimit:
         except BodyTooLarge:
             if not started:
                 await self._refuse(send)
+
+
+class ConcurrencyLimit:
+    """At most ``limit`` requests inside the app at once; the others wait their turn here.
+
+    A sync route's database session takes a pooled connection in its first dependency and gives
+    it back when the request ends, and each step runs in one of AnyIO's worker threads. With
+    more requests in flight than pooled connections, the requests holding connections can wait
+    for a thread while every thread waits for a connection: the server stalls until the pool
+    times out (fastapi/fastapi#3205). Keeping ``limit`` at or under both the thread count and
+    the pool size rules that out; waiting here costs nothing but a coroutine. Static assets do
+    not touch the database and are not counted.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int, exempt_prefixes: tuple[str, ...] = ("/static/",)) -> None:
+        self.app = app
+        self.limit = limit
+        self.exempt_prefixes = exempt_prefixes
+        # One semaphore per event loop: tests may drive one app from several loops.
+        self._semaphores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(self.exempt_prefixes):
+            await self.app(scope, receive, send)
+            return
+        loop = asyncio.get_running_loop()
+        semaphore = self._semaphores.get(loop)
+        if semaphore is None:
+            semaphore = self._semaphores[loop] = asyncio.Semaphore(self.limit)
+        async with semaphore:
+            await self.app(scope, receive, send)

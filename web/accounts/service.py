@@ -316,11 +316,12 @@ def resolve_token(
     *, session: Session, token: str, kind: str, idle_timeout: int | None = None
 ) -> tuple[User, AuthSession] | None:
     """The user and session behind ``token``, or None if unknown, expired, idle too long or revoked."""
-    row = session.exec(select(AuthSession).where(AuthSession.token_hash == _digest(token), AuthSession.kind == kind)).first()
-    if row is None:
+    found = session.exec(select(AuthSession, User).join(User, col(User.id) == AuthSession.user_id)
+                         .where(AuthSession.token_hash == _digest(token), AuthSession.kind == kind)).first()
+    if found is None:
         return None
+    row, user = found
     now = utcnow()
-    user = session.get(User, row.user_id)
     expired = row.expires_at <= now or (idle_timeout is not None and row.last_seen_at + timedelta(seconds=idle_timeout) <= now)
     if user is None or not user.is_active or user.auth_epoch != row.auth_epoch or expired:
         session.delete(row)
