@@ -122,6 +122,7 @@ __all__ = [
     "SubmissionPage",
     "SurveyError",
     "WaveClosed",
+    "accept_conflict",
     "add_version",
     "add_version_from_dict",
     "add_version_from_xlsform",
@@ -420,6 +421,19 @@ def version_spec(version: InstrumentVersion) -> InstrumentSpec:
 _SPECS: dict[tuple[int, str], InstrumentSpec] = {}
 
 
+def _version_ref(session: Session, *where: Any) -> tuple[int, _dt.datetime | None] | None:
+    """(id, created_at) of the newest instrument version matching ``where``, without its spec."""
+    return session.exec(select(InstrumentVersion.id, InstrumentVersion.created_at).where(*where)
+                        .order_by(col(InstrumentVersion.version).desc()).limit(1)).first()
+
+
+def _spec_of(session: Session, ref: tuple[int, _dt.datetime | None]) -> InstrumentSpec:
+    """The spec of a version found by :func:`_version_ref`: its JSON is read and parsed only once."""
+    version_id, created_at = ref
+    spec = _SPECS.get((version_id, created_at.isoformat() if created_at else ""))
+    return spec if spec is not None else version_spec(session.get(InstrumentVersion, version_id))
+
+
 def _spec_cache_get(key: tuple[int, str], data: dict) -> InstrumentSpec:
     spec = _SPECS.get(key)
     if spec is None:
@@ -693,14 +707,17 @@ def submit(
         raise SubmissionInvalid([rules.AnswerProblem("wave", f"wave {wave.name!r} is not a wave of this survey")])
     existing = _by_uuid(session, data.uuid)
     if data.version is not None:
-        version = get_version(session=session, survey=survey, version=data.version)
-        if version is None:
+        ref = _version_ref(session, InstrumentVersion.survey_id == survey.id, InstrumentVersion.version == data.version)
+        if ref is None:
             raise SubmissionInvalid([rules.AnswerProblem("version", f"survey {survey.id} has no version {data.version}")])
     elif existing is not None and existing.survey_id == survey.id:
-        version = session.get(InstrumentVersion, existing.instrument_version_id)
+        ref = _version_ref(session, InstrumentVersion.id == existing.instrument_version_id)
     else:
-        version = latest_version(session=session, survey=survey)
-    spec = version_spec(version)
+        ref = _version_ref(session, InstrumentVersion.survey_id == survey.id)
+    if ref is None:  # pragma: no cover - every survey is created with version 1, and versions are never deleted
+        raise SurveyError(f"Survey {survey.id} has no instrument.")
+    version_id = ref[0]
+    spec = _spec_of(session, ref)
     lenient = source in LENIENT_SOURCES
     ended = _utc(data.ended_at)
     try:
@@ -708,7 +725,7 @@ def submit(
                                       today=today or (ended.date() if ended else None), lenient_constraints=lenient)
     except rules.AnswersInvalid as err:
         raise SubmissionInvalid(err.problems) from None
-    design = submission_design(data, wave.id, version.id)
+    design = submission_design(data, wave.id, version_id)
     digest = rules.content_hash(checked.answers, design)
     if existing is not None:
         return _resent(session, existing, digest, survey, data, enumerator, source, ip)
@@ -720,7 +737,7 @@ def submit(
                                 settings=quality_settings(survey), constraint_failures=checked.constraint_failures)
     now = utcnow()
     submission = Submission(
-        uuid=data.uuid, survey_id=survey.id, wave_id=wave.id, instrument_version_id=version.id,
+        uuid=data.uuid, survey_id=survey.id, wave_id=wave.id, instrument_version_id=version_id,
         enumerator_id=enumerator.id if enumerator else None,
         enumerator_name=(enumerator.username if enumerator else data.enumerator_name)[:64],
         source=source, started_at=started, ended_at=ended, answers=checked.answers, content_hash=digest,
@@ -775,10 +792,21 @@ def correct_submission(*, session: Session, submission: Submission, correction: 
                                       today=submission.ended_at.date() if submission.ended_at else None)
     except rules.AnswersInvalid as err:
         raise SubmissionInvalid(err.problems) from None
-    old_code = submission.respondent_code
     note = correction.note.strip()
-    old_status = submission.status
-    _snapshot(session, submission, actor, f"Corrected by {actor.username}" + (f": {note}" if note else ""))
+    old_status = _replace_content(session, submission, spec, checked, changes, actor,
+                                  f"Corrected by {actor.username}" + (f": {note}" if note else ""))
+    _audit(session, actor, "submission.correct", submission,
+           f"Corrected {submission.uuid} (revision {submission.revision}, was {old_status.value})", ip,
+           {"note": note} if note else None)
+    return submission
+
+
+def _replace_content(session: Session, submission: Submission, spec: InstrumentSpec, checked: rules.CheckedAnswers,
+                     changes: Mapping[str, Any], actor: User, revision_note: str) -> SubmissionStatus:
+    """Keep the submission's state as a revision, then give it new answers (and ``changes`` to its
+    other fields): the next revision, back to received, hash and flags recomputed. Returns the old status."""
+    old_code, old_status = submission.respondent_code, submission.status
+    _snapshot(session, submission, actor, revision_note)
     for key, value in changes.items():
         if value is not None:
             setattr(submission, key, value)
@@ -790,16 +818,14 @@ def correct_submission(*, session: Session, submission: Submission, correction: 
         checked.answers, submission_design(submission, submission.wave_id, submission.instrument_version_id))
     survey = session.get(Survey, submission.survey_id)
     submission.flags = rules.quality_flags(spec, checked.answers, started_at=submission.started_at,
-                                           ended_at=submission.ended_at, settings=quality_settings(survey))
+                                           ended_at=submission.ended_at, settings=quality_settings(survey),
+                                           constraint_failures=checked.constraint_failures)
     session.add(submission)
     session.flush()
     _refresh_panel_flags(session, submission.wave_id, submission.respondent_code)
     if old_code != submission.respondent_code:
         _refresh_panel_flags(session, submission.wave_id, old_code)
-    _audit(session, actor, "submission.correct", submission,
-           f"Corrected {submission.uuid} (revision {submission.revision}, was {old_status.value})", ip,
-           {"note": note} if note else None)
-    return submission
+    return old_status
 
 
 def review_submissions(*, session: Session, submissions: Sequence[Submission], status: SubmissionStatus | str,
@@ -905,21 +931,28 @@ def list_submissions(*, session: Session, viewer: User, filters: SubmissionFilte
     return SubmissionPage(items=list(items), total=total, offset=offset, limit=limit)
 
 
-def submission_public(*, session: Session, submissions: Iterable[Submission]) -> list[SubmissionPublic]:
-    """API views of submissions, with wave names, version numbers and enumerator names looked up once."""
+def submission_public(*, session: Session, submissions: Iterable[Submission], waves: Iterable[Wave] = (),
+                      users: Iterable[User] = ()) -> list[SubmissionPublic]:
+    """API views of submissions, with wave names, version numbers and enumerator names looked up once
+    (``waves`` and ``users`` the caller already holds are not looked up again)."""
     subs = list(submissions)
-    wave_ids = {s.wave_id for s in subs}
+    wave_names = {w.id: w.name for w in waves}
+    user_names = {u.id: u.username for u in users}
+    wave_ids = {s.wave_id for s in subs} - wave_names.keys()
     version_ids = {s.instrument_version_id for s in subs}
-    user_ids = {s.enumerator_id for s in subs if s.enumerator_id}
-    waves = {w.id: w.name for w in session.exec(select(Wave).where(col(Wave.id).in_(wave_ids)))} if wave_ids else {}
+    user_ids = {s.enumerator_id for s in subs if s.enumerator_id} - user_names.keys()
+    if wave_ids:
+        wave_names.update(session.exec(select(Wave.id, Wave.name).where(col(Wave.id).in_(wave_ids))).all())
     versions = dict(session.exec(select(InstrumentVersion.id, InstrumentVersion.version)
                                  .where(col(InstrumentVersion.id).in_(version_ids))).all()) if version_ids else {}
-    users = dict(session.exec(select(User.id, User.username).where(col(User.id).in_(user_ids))).all()) if user_ids else {}
+    if user_ids:
+        user_names.update(session.exec(select(User.id, User.username).where(col(User.id).in_(user_ids))).all())
     out = []
     for s in subs:
         data = s.model_dump()
-        data.update(wave=waves.get(s.wave_id, ""), instrument_version=versions.get(s.instrument_version_id, 0),
-                    enumerator=users.get(s.enumerator_id, s.enumerator_name) if s.enumerator_id else s.enumerator_name)
+        data.update(wave=wave_names.get(s.wave_id, ""), instrument_version=versions.get(s.instrument_version_id, 0),
+                    enumerator=user_names.get(s.enumerator_id, s.enumerator_name) if s.enumerator_id
+                    else s.enumerator_name)
         out.append(SubmissionPublic.model_validate(data))
     return out
 
@@ -992,3 +1025,55 @@ def resolve_conflict(*, session: Session, conflict: SubmissionConflict, actor: U
     _audit(session, actor, "conflict.resolve", conflict, f"Resolved the conflict on {conflict.uuid}", ip,
            {"note": note} if note else None)
     return conflict
+
+
+def accept_conflict(*, session: Session, conflict: SubmissionConflict, actor: User, note: str = "",
+                    ip: str = "") -> Submission:
+    """A supervisor decides the resend kept aside is the right one: it replaces the stored submission.
+
+    The stored state is kept as a revision (nothing is lost), the submission goes back to
+    received with the resend's answers, times, wave, version and design fields, checked as
+    the first time (strictly, except for imports), and the conflict is marked resolved.
+    Raises SurveyError (400) when the conflict is already resolved, (409) when its stored
+    submission is gone, SubmissionInvalid (422) when the resend's answers do not pass.
+    """
+    if conflict.resolved:
+        raise SurveyError("This conflict is already resolved.")
+    submission = _by_uuid(session, conflict.uuid)
+    if submission is None or submission.survey_id != conflict.survey_id:
+        raise SurveyError(f"The stored submission {conflict.uuid} no longer exists: mark the conflict resolved.",
+                          status_code=409)
+    data = _payload(conflict.payload)
+    survey = session.get(Survey, submission.survey_id)
+    wave = get_wave(session=session, survey=survey, wave=data.wave) if data.wave not in (None, "") else None
+    if data.wave not in (None, "") and wave is None:
+        raise SubmissionInvalid([rules.AnswerProblem("wave", f"survey {survey.id} has no wave {data.wave!r}")])
+    ref = (_version_ref(session, InstrumentVersion.survey_id == survey.id, InstrumentVersion.version == data.version)
+           if data.version is not None else
+           _version_ref(session, InstrumentVersion.id == submission.instrument_version_id))
+    if ref is None:
+        raise SubmissionInvalid([rules.AnswerProblem("version", f"survey {survey.id} has no version {data.version}")])
+    spec = _spec_of(session, ref)
+    ended = _utc(data.ended_at)
+    try:
+        checked = rules.check_answers(spec, data.answers, language=data.language or None,
+                                      today=ended.date() if ended else None,
+                                      lenient_constraints=submission.source in LENIENT_SOURCES)
+    except rules.AnswersInvalid as err:
+        raise SubmissionInvalid(err.problems) from None
+    changes: dict[str, Any] = {key: getattr(data, key) for key in DESIGN_FIELDS}
+    changes.update(started_at=_utc(data.started_at), ended_at=ended, instrument_version_id=ref[0],
+                   wave_id=wave.id if wave is not None else None)
+    note = note.strip()
+    old_status = _replace_content(
+        session, submission, spec, checked, changes, actor,
+        f"Replaced by the resend kept aside (conflict {conflict.id}), accepted by {actor.username}"
+        + (f": {note}" if note else ""))
+    conflict.resolved = True
+    conflict.note = (conflict.note + f"\nAccepted by {actor.username}" + (f": {note}" if note else "")).strip()[:2000]
+    session.add(conflict)
+    session.flush()
+    _audit(session, actor, "conflict.accept", conflict,
+           f"Accepted the resend of {conflict.uuid}: submission {submission.id} is now revision {submission.revision} "
+           f"(was {old_status.value})", ip, {"submission_id": submission.id, **({"note": note} if note else {})})
+    return submission

@@ -7,7 +7,7 @@ from sqlmodel import Session, select
 
 from surveys import service
 from surveys.models import Submission, SubmissionStatus, Survey, Wave
-from tests.factories import login
+from tests.factories import PASSWORD, login
 from tests.surveys.factories import ATTITUDE_CODES, make_answers, make_payload, make_survey
 
 
@@ -163,3 +163,70 @@ def test_conflicts_are_listed_compared_and_resolved(client, personas, engine, ka
     assert r.status_code == 303
     assert "No conflict waiting" in client.get("/review/conflicts").text
     assert "kept the first" in client.get("/review/conflicts?resolved=1").text
+
+
+def _conflict(engine, kap, personas, **changes):
+    """eddy's interview stored, then resent with ``changes``: returns (stored submission, conflict)."""
+    payload = make_payload()
+    with Session(engine, expire_on_commit=False) as s:
+        survey, wave = s.get(Survey, kap.id), s.get(Wave, kap.baseline.id)
+        stored, _ = service.submit(session=s, survey=survey, wave=wave, payload=payload, enumerator=personas["eddy"])
+        with pytest.raises(service.SubmissionConflictError) as caught:
+            service.submit(session=s, survey=survey, wave=wave, enumerator=personas["eddy"], payload=dict(payload, **changes))
+        s.commit()
+    return stored, caught.value.conflict
+
+
+def test_a_supervisor_accepts_the_resend_and_the_stored_answers_stay_in_history(client, personas, engine, kap):
+    stored, conflict = _conflict(engine, kap, personas, answers=make_answers(age=61), region="Nord",
+                                 respondent_code="P-9")
+    csrf = login(client, "sonia")
+    r = client.post(f"/review/conflicts/{conflict.id}/accept", data={"csrf_token": csrf, "note": "phone was right"})
+    assert r.status_code == 303 and r.headers["location"] == f"/submissions/{stored.id}"
+    with Session(engine) as s:
+        sub = s.get(Submission, stored.id)
+        assert (sub.answers["age"], sub.region, sub.respondent_code, sub.revision) == (61, "Nord", "P-9", 2)
+        assert sub.status == SubmissionStatus.received
+        revisions = service.list_revisions(session=s, submission=sub)
+        assert [r.answers["age"] for r in revisions] == [34] and "accepted by sonia: phone was right" in revisions[0].note
+    html = client.get(f"/submissions/{stored.id}").text
+    assert "revision 2" in html and "phone was right" in html
+    assert "No conflict waiting" in client.get("/review/conflicts").text
+    # The phone sends the accepted version again, or the first one: both are known, nothing new.
+    with Session(engine) as s:
+        again, created = service.submit(session=s, survey=s.get(Survey, kap.id), wave=s.get(Wave, kap.baseline.id),
+                                        payload=conflict.payload, enumerator=personas["eddy"])
+        assert not created and again.id == stored.id
+    # A second accept of the same conflict is refused with a message.
+    r = client.post(f"/review/conflicts/{conflict.id}/accept", data={"csrf_token": csrf})
+    assert r.status_code == 303
+    assert "already resolved" in client.get("/review/conflicts").text
+
+
+def test_accepting_over_the_api_checks_the_resend_and_changes_nothing_when_it_fails(client, personas, engine, kap):
+    stored, conflict = _conflict(engine, kap, personas, answers=make_answers(age=61))
+    with Session(engine) as s:  # the resend is made invalid (e.g. an instrument edit lost the item)
+        row = s.get(type(conflict), conflict.id)
+        row.payload = dict(row.payload, answers=dict(row.payload["answers"], age=150))
+        s.add(row)
+        s.commit()
+    token = client.post("/api/v1/token", data={"username": "sonia", "password": PASSWORD}).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    r = client.post(f"/api/v1/submissions/conflicts/{conflict.id}/accept", json={}, headers=headers)
+    assert r.status_code == 422 and r.json()["errors"][0]["item"] == "age"
+    with Session(engine) as s:
+        assert s.get(Submission, stored.id).revision == 1 and not s.get(type(conflict), conflict.id).resolved
+    eddy = client.post("/api/v1/token", data={"username": "eddy", "password": PASSWORD}).json()["access_token"]
+    assert client.post(f"/api/v1/submissions/conflicts/{conflict.id}/accept", json={},
+                       headers={"Authorization": f"Bearer {eddy}"}).status_code == 403
+    assert client.post("/api/v1/submissions/conflicts/999999/accept", json={}, headers=headers).status_code == 404
+
+
+def test_accepting_a_valid_resend_over_the_api_returns_the_new_revision(client, personas, engine, kap):
+    stored, conflict = _conflict(engine, kap, personas, answers=make_answers(age=45), sex="male")
+    token = client.post("/api/v1/token", data={"username": "sonia", "password": PASSWORD}).json()["access_token"]
+    r = client.post(f"/api/v1/submissions/conflicts/{conflict.id}/accept", json={"note": "confirmed by phone"},
+                    headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["id"], body["revision"], body["answers"]["age"], body["sex"]) == (stored.id, 2, 45, "male")

@@ -404,7 +404,7 @@ def api_submit(request: Request, session: SessionDep, survey_id: int, body: Subm
         session.rollback()
         return _error_response(err)
     session.commit()
-    public = service.submission_public(session=session, submissions=[submission])[0]
+    public = service.submission_public(session=session, submissions=[submission], waves=[wave], users=[user])[0]
     return JSONResponse(public.model_dump(mode="json"), status_code=201 if created else 200,
                         headers={"Location": f"/api/v1/submissions/{submission.id}"})
 
@@ -476,6 +476,27 @@ def api_resolve_conflict(request: Request, session: SessionDep, conflict_id: int
     service.resolve_conflict(session=session, conflict=conflict, actor=user, note=body.note, ip=client_ip(request))
     session.commit()
     return conflict
+
+
+@api.post("/submissions/conflicts/{conflict_id}/accept", response_model=SubmissionPublic,
+          summary="Accept a resend kept aside: it replaces the stored submission",
+          responses={409: {"description": "The stored submission no longer exists."},
+                     422: {"description": "The resend's answers do not pass the instrument's checks."}})
+def api_accept_conflict(request: Request, session: SessionDep, conflict_id: int, body: ConflictResolution,
+                        user: Annotated[User, Allow("surveys.review")]) -> Any:
+    """The stored submission keeps its earlier state as a revision and takes the resend's answers,
+    times and design fields; it goes back to ``received`` and the conflict is marked resolved."""
+    conflict = session.get(SubmissionConflict, conflict_id)
+    if conflict is None:
+        raise HTTPException(404, f"There is no conflict {conflict_id}.")
+    try:
+        submission = service.accept_conflict(session=session, conflict=conflict, actor=user, note=body.note,
+                                             ip=client_ip(request))
+    except service.SurveyError as err:
+        session.rollback()
+        return _error_response(err)
+    session.commit()
+    return service.submission_public(session=session, submissions=[submission])[0]
 
 
 # The outcome of a bulk review.
@@ -899,6 +920,26 @@ def conflict_resolve(request: Request, session: SessionDep, conflict_id: int,
     service.resolve_conflict(session=session, conflict=conflict, actor=user, note=note, ip=client_ip(request))
     session.commit()
     return flash(redirect(request, "/review/conflicts"), f"Conflict on {conflict.uuid} marked resolved.", request)
+
+
+@router.post("/review/conflicts/{conflict_id}/accept")
+def conflict_accept(request: Request, session: SessionDep, conflict_id: int,
+                    user: Annotated[User, Allow("surveys.review")],
+                    note: Annotated[str, Form(max_length=1000)] = "") -> Response:
+    conflict = session.get(SubmissionConflict, conflict_id)
+    if conflict is None:
+        raise HTTPException(404, f"There is no conflict {conflict_id}.")
+    try:
+        submission = service.accept_conflict(session=session, conflict=conflict, actor=user, note=note,
+                                             ip=client_ip(request))
+    except service.SurveyError as err:
+        session.rollback()
+        problems = getattr(err, "problems", ())
+        detail = "; ".join(str(p) for p in problems) if problems else err.message
+        return flash(redirect(request, "/review/conflicts"), f"Not accepted: {detail}", request)
+    session.commit()
+    return flash(redirect(request, f"/submissions/{submission.id}"),
+                 f"The resend replaced submission #{submission.id} (now revision {submission.revision}).", request)
 
 
 # --- one submission ----------------------------------------------------------------------------
