@@ -315,12 +315,21 @@ def load_surveys_demo(session, *, per_wave: int = 1200) -> list[str]:
                                      ("endline", WaveKind.endline, "2026-10-28", "2026-12-05")):
         waves[name] = service.create_wave(session=session, survey=survey, actor=lead, wave_create=WaveCreate(
             name=name, kind=kind, design=WaveDesign.independent, starts_on=starts, ends_on=ends))
-    stored = []
+    stored, resent = [], []
     for name, wave in waves.items():
-        for payload in generate_payloads(n=per_wave, wave=name):
+        for n, payload in enumerate(generate_payloads(n=per_wave, wave=name)):
             submission, _created = service.submit(session=session, survey=survey, wave=wave, payload=payload,
                                                   enumerator=enumerator, source="web", audit=False)
             stored.append(submission)
+            if (name, n) in (("baseline", 31), ("endline", 640)):
+                resent.append((wave, payload))
+    # Phones that resent an interview edited after it was sent: kept aside for the supervisor.
+    for wave, payload in resent:
+        edited = dict(payload, answers=dict(payload["answers"], age=int(payload["answers"]["age"]) + 10))
+        try:
+            service.submit(session=session, survey=survey, wave=wave, payload=edited, enumerator=enumerator, source="web")
+        except service.SubmissionConflictError:
+            pass
     record_audit(session=session, actor=enumerator, action="submission.create", entity_type="survey", entity_id=survey.id,
                  summary=f"Demo: {len(stored)} interviews received")
     if supervisor is not None:

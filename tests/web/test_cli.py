@@ -185,6 +185,12 @@ def test_it_loads_the_demo_once(upgraded):
         assert password in first.stdout
         assert PasswordHasher().verify(users[username][1], password)
 
+    with sqlite3.connect(upgraded.data_dir / "konbit.db") as db:
+        # Two phones resent an edited interview: kept aside for the supervisor, not stored twice.
+        conflicts = db.execute("SELECT uuid FROM submission_conflict WHERE NOT resolved").fetchall()
+        stored = db.execute("SELECT count(*), count(DISTINCT uuid) FROM submission").fetchone()
+    assert len(conflicts) == 2 and stored[0] == stored[1] == 2400
+
     second = upgraded("demo")
     assert second.returncode == 0, second.stderr
     assert "already exist" in second.stdout
