@@ -44,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from import_kobo_csv import _database, form_spec  # noqa: E402
+from import_kobo_csv import _prepare as prepare_survey  # noqa: E402
 
 PASSWORD = "bench-password-1234"
 
@@ -55,29 +56,21 @@ def _free_port() -> int:
 
 
 def _prepare(url: str, clients: int) -> int:
-    """Migrate, add the survey with its baseline wave and one enumerator per client; return the survey id."""
-    from alembic import command  # noqa: PLC0415
+    """The database of ``import_kobo_csv.py`` (the 60-question survey and its baseline wave), with
+    one enumerator per client; returns the survey id."""
     from sqlmodel import Session  # noqa: PLC0415
 
-    from surveys import service  # noqa: PLC0415
-    from surveys.models import WaveCreate, WaveKind  # noqa: PLC0415
     from web.accounts.models import UserCreate  # noqa: PLC0415
     from web.accounts.service import create_user  # noqa: PLC0415
-    from web.db import alembic_config, make_engine  # noqa: PLC0415
+    from web.db import make_engine  # noqa: PLC0415
 
-    cfg = alembic_config(url)
-    cfg.attributes["configure_logging"] = False
-    command.upgrade(cfg, "head")
+    survey_id = prepare_survey(url)
     engine = make_engine(url)
-    with Session(engine, expire_on_commit=False) as session:
-        survey = service.create_survey(session=session, spec=form_spec(), actor=None)
-        service.create_wave(session=session, survey=survey, wave_create=WaveCreate(name="baseline", kind=WaveKind.baseline),
-                            actor=None)
+    with Session(engine) as session:
         for n in range(clients):
             create_user(session=session, actor=None,
                         user_create=UserCreate(username=f"enum{n:02d}", password=PASSWORD, role="enumerator"))
         session.commit()
-        survey_id = survey.id
     engine.dispose()
     return survey_id
 

@@ -97,6 +97,13 @@ def _submission(session: Session, submission_id: int, user: User) -> Submission:
     return sub
 
 
+def _conflict(session: Session, conflict_id: int) -> SubmissionConflict:
+    conflict = session.get(SubmissionConflict, conflict_id)
+    if conflict is None:
+        raise HTTPException(404, f"There is no conflict {conflict_id}.")
+    return conflict
+
+
 def _problems_json(err: XLSFormError) -> list[dict[str, Any]]:
     return [{"sheet": p.sheet, "row": p.row, "column": p.column, "message": p.message} for p in err.errors]
 
@@ -470,9 +477,7 @@ class ConflictResolution(BaseModel):
 @api.post("/submissions/conflicts/{conflict_id}/resolve", response_model=ConflictPublic, summary="Mark a conflict resolved")
 def api_resolve_conflict(request: Request, session: SessionDep, conflict_id: int, body: ConflictResolution,
                          user: Annotated[User, Allow("surveys.review")]) -> Any:
-    conflict = session.get(SubmissionConflict, conflict_id)
-    if conflict is None:
-        raise HTTPException(404, f"There is no conflict {conflict_id}.")
+    conflict = _conflict(session, conflict_id)
     service.resolve_conflict(session=session, conflict=conflict, actor=user, note=body.note, ip=client_ip(request))
     session.commit()
     return conflict
@@ -486,9 +491,7 @@ def api_accept_conflict(request: Request, session: SessionDep, conflict_id: int,
                         user: Annotated[User, Allow("surveys.review")]) -> Any:
     """The stored submission keeps its earlier state as a revision and takes the resend's answers,
     times and design fields; it goes back to ``received`` and the conflict is marked resolved."""
-    conflict = session.get(SubmissionConflict, conflict_id)
-    if conflict is None:
-        raise HTTPException(404, f"There is no conflict {conflict_id}.")
+    conflict = _conflict(session, conflict_id)
     try:
         submission = service.accept_conflict(session=session, conflict=conflict, actor=user, note=body.note,
                                              ip=client_ip(request))
@@ -914,9 +917,7 @@ def _loose(value: Any) -> Any:
 def conflict_resolve(request: Request, session: SessionDep, conflict_id: int,
                      user: Annotated[User, Allow("surveys.review")],
                      note: Annotated[str, Form(max_length=1000)] = "") -> Response:
-    conflict = session.get(SubmissionConflict, conflict_id)
-    if conflict is None:
-        raise HTTPException(404, f"There is no conflict {conflict_id}.")
+    conflict = _conflict(session, conflict_id)
     service.resolve_conflict(session=session, conflict=conflict, actor=user, note=note, ip=client_ip(request))
     session.commit()
     return flash(redirect(request, "/review/conflicts"), f"Conflict on {conflict.uuid} marked resolved.", request)
@@ -926,9 +927,7 @@ def conflict_resolve(request: Request, session: SessionDep, conflict_id: int,
 def conflict_accept(request: Request, session: SessionDep, conflict_id: int,
                     user: Annotated[User, Allow("surveys.review")],
                     note: Annotated[str, Form(max_length=1000)] = "") -> Response:
-    conflict = session.get(SubmissionConflict, conflict_id)
-    if conflict is None:
-        raise HTTPException(404, f"There is no conflict {conflict_id}.")
+    conflict = _conflict(session, conflict_id)
     try:
         submission = service.accept_conflict(session=session, conflict=conflict, actor=user, note=note,
                                              ip=client_ip(request))
