@@ -209,30 +209,28 @@ def import_job_mapping(request: Request, session: SessionDep, survey_id: int, jo
     return redirect(request, _job_url(survey, job))
 
 
-@router.post("/surveys/{survey_id}/import/{job_id}/confirm")
-def import_job_confirm(request: Request, session: SessionDep, survey_id: int, job_id: str,
-                       user: Annotated[User, Allow("surveys.import")]) -> Response:
+def _job_step(request: Request, session: Session, survey_id: int, job_id: str, user: User, step) -> Response:
+    """Move an import job on (``import_jobs.confirm_job`` or ``resume_job``) and start its worker."""
     survey = _survey(session, survey_id)
     job = _job(request, survey, job_id, user)
     try:
-        import_jobs.confirm_job(_data_dir(request), job)
+        step(_data_dir(request), job)
     except JobError as err:
         return _job_response(request, session, survey, job, status_code=err.status_code, error=err.message)
     _start(request, job, user)
     return redirect(request, _job_url(survey, job))
+
+
+@router.post("/surveys/{survey_id}/import/{job_id}/confirm")
+def import_job_confirm(request: Request, session: SessionDep, survey_id: int, job_id: str,
+                       user: Annotated[User, Allow("surveys.import")]) -> Response:
+    return _job_step(request, session, survey_id, job_id, user, import_jobs.confirm_job)
 
 
 @router.post("/surveys/{survey_id}/import/{job_id}/resume")
 def import_job_resume(request: Request, session: SessionDep, survey_id: int, job_id: str,
                       user: Annotated[User, Allow("surveys.import")]) -> Response:
-    survey = _survey(session, survey_id)
-    job = _job(request, survey, job_id, user)
-    try:
-        import_jobs.resume_job(_data_dir(request), job)
-    except JobError as err:
-        return _job_response(request, session, survey, job, status_code=err.status_code, error=err.message)
-    _start(request, job, user)
-    return redirect(request, _job_url(survey, job))
+    return _job_step(request, session, survey_id, job_id, user, import_jobs.resume_job)
 
 
 @router.post("/surveys/{survey_id}/import/{job_id}/cancel")
