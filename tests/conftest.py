@@ -9,7 +9,6 @@ Every test that touches the database starts from empty tables.
 from __future__ import annotations
 
 import os
-import secrets
 import socket
 import threading
 import time
@@ -18,8 +17,8 @@ from collections.abc import Iterator
 import pytest
 import uvicorn
 from alembic import command
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
 from starlette.testclient import TestClient
 
 from web.app import create_app
@@ -27,7 +26,7 @@ from web.db import alembic_config, make_engine
 from web.schema import metadata
 from web.settings import Settings, load_settings
 
-from tests.factories import PASSWORD, PERSONAS, make_user
+from tests.factories import PASSWORD, PERSONAS, make_user, scratch_database
 
 TEST_SECRET = "test-secret-" + "x" * 40
 
@@ -55,17 +54,8 @@ def database_url(tmp_path_factory) -> Iterator[str]:
     if not server:
         yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'konbit-test.db'}"
         return
-    url = make_url(server.replace("postgresql://", "postgresql+psycopg://", 1) if server.startswith("postgresql://") else server)
-    name = f"konbit_test_{os.getpid()}_{secrets.token_hex(3)}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_database(server, "konbit_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

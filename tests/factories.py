@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import re
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from sqlalchemy.engine import Engine
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session
 from starlette.testclient import TestClient
 
@@ -54,3 +59,19 @@ def bearer(client: TestClient, username: str, password: str = PASSWORD) -> dict[
     if response.status_code != 200:
         raise AssertionError(f"token for {username} failed: {response.status_code} {response.text}")
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+@contextmanager
+def scratch_database(server: str, prefix: str) -> Iterator[str]:
+    """A uniquely named database made on the PostgreSQL ``server`` for a while, dropped afterwards."""
+    url = make_url(server.replace("postgresql://", "postgresql+psycopg://", 1) if server.startswith("postgresql://") else server)
+    name = f"{prefix}_{os.getpid()}_{secrets.token_hex(3)}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 from collections.abc import Iterator
 
 import pytest
@@ -16,9 +15,10 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import Engine
 
+from tests.factories import scratch_database
 from web.db import ROOT, alembic_config, make_engine
 from web.schema import metadata
 
@@ -29,19 +29,8 @@ def fresh_url(tmp_path) -> Iterator[str]:
     if not server:
         yield f"sqlite:///{tmp_path / 'migrations.db'}"
         return
-    if server.startswith("postgresql://"):
-        server = "postgresql+psycopg://" + server.removeprefix("postgresql://")
-    url = make_url(server)
-    name = f"konbit_migrations_{os.getpid()}_{secrets.token_hex(3)}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_database(server, "konbit_migrations") as url:
+        yield url
 
 
 @pytest.fixture
