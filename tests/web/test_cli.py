@@ -7,19 +7,22 @@ command against the PostgreSQL server when KONBIT_TEST_DATABASE_URL is set.
 from __future__ import annotations
 
 import os
-import secrets
+import signal
+import socket
 import sqlite3
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 from alembic import command
 from argon2 import PasswordHasher
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from tests.factories import scratch_database
 from web.db import ROOT, alembic_config
 from web.demo import DEMO_USERS
 
@@ -207,16 +210,12 @@ def test_it_refuses_the_demo_before_the_upgrade(konbit):
     assert not (konbit.data_dir / "demo-logins.txt").exists()
 
 
+@pytest.mark.db  # runs in the PostgreSQL pass of `make test`
 @pytest.mark.skipif(not PG_SERVER, reason="needs KONBIT_TEST_DATABASE_URL")
 def test_it_upgrades_a_postgresql_database_given_as_postgres_url(tmp_path):
-    server = make_url(PG_SERVER.replace("postgresql://", "postgresql+psycopg://", 1))
-    name = f"konbit_cli_{os.getpid()}_{secrets.token_hex(3)}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
+    with scratch_database(PG_SERVER, "konbit_cli") as made:
         # As a hosting platform would give it: postgres://, which the settings normalise.
-        url = server.set(drivername="postgres", database=name).render_as_string(hide_password=False)
+        url = make_url(made).set(drivername="postgres").render_as_string(hide_password=False)
         konbit = Konbit(tmp_path / "data", url)
         assert konbit("db", "upgrade").returncode == 0
         r = konbit("db", "current")
@@ -225,7 +224,27 @@ def test_it_upgrades_a_postgresql_database_given_as_postgres_url(tmp_path):
         r = konbit("users", "add", "marie", "--role", "lead", stdin=GOOD_PASSWORD)
         assert r.returncode == 0, r.stderr
         assert "marie" in konbit("users", "list").stdout
+
+
+@sqlite_only
+def test_it_serves_with_several_worker_processes(upgraded):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([str(KONBIT), "serve", "--port", str(port), "--workers", "2", "--log-level", "warning"],
+                            env=upgraded.env, cwd=upgraded.data_dir.parent, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        answered = []
+        deadline = time.monotonic() + 60
+        while len(answered) < 4 and time.monotonic() < deadline and proc.poll() is None:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                answered.append(r.json()["status"] if r.status_code == 200 else r.status_code)
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        assert answered == ["ok"] * 4, proc.stderr.read() if proc.poll() is not None else answered
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert "workers: 2" in out and "Traceback" not in err
