@@ -192,11 +192,13 @@ async def _client(conn: Connection, token: str, survey_id: int, n_client: int, c
         previous = payload
 
 
-async def _run(port: int, survey_id: int, clients: int, per_client: int, seed: int) -> tuple[float, float, list, set]:
+async def _run(port: int, survey_id: int, clients: int, per_client: int, seed: int,
+               logged_in_hook) -> tuple[float, float, list, set]:
     """Every client logs in (all at once, as a team starting its day), then all post their interviews."""
     t0 = time.perf_counter()
     logged_in = await asyncio.gather(*(_login(port, c) for c in range(clients)))
     login_s = time.perf_counter() - t0
+    logged_in_hook()
     results: list = []
     stored: set = set()
     t0 = time.perf_counter()
@@ -219,6 +221,28 @@ def _wait_ready(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
             pass
         time.sleep(0.2)
     raise SystemExit("the server did not answer /healthz")
+
+
+def _tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its descendants so far (Linux /proc)."""
+    stats = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            stats[int(entry.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))  # ppid, utime + stime
+    tree, total = {pid}, 0
+    changed = True
+    while changed:
+        changed = False
+        for child, (ppid, _) in stats.items():
+            if ppid in tree and child not in tree:
+                tree.add(child)
+                changed = True
+    total = sum(stats[p][1] for p in tree if p in stats)
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -251,7 +275,11 @@ def main() -> None:
                 _wait_ready(port, proc)
                 per_client = args.requests // args.clients
                 load0 = os.getloadavg()[0]
-                login_s, elapsed, results, stored = asyncio.run(_run(port, survey_id, args.clients, per_client, args.seed))
+                cpu0 = []
+                login_s, elapsed, results, stored = asyncio.run(_run(
+                    port, survey_id, args.clients, per_client, args.seed,
+                    logged_in_hook=lambda: cpu0.append(_tree_cpu_seconds(proc.pid))))
+                server_cpu = _tree_cpu_seconds(proc.pid) - cpu0[0]
             finally:
                 proc.send_signal(signal.SIGINT)
                 proc.wait(30)
@@ -272,7 +300,7 @@ def main() -> None:
         "requests_per_s": round(len(results) / elapsed, 1), "interviews_per_s": round(len(fresh) / elapsed, 1),
         "p50_ms": round(_percentile(latencies, 0.50) * 1000, 1), "p95_ms": round(_percentile(latencies, 0.95) * 1000, 1),
         "p99_ms": round(_percentile(latencies, 0.99) * 1000, 1), "max_ms": round(max(latencies) * 1000, 1),
-        "statuses": statuses, "rows_stored": rows, "distinct_uuids": distinct, "acknowledged_201": len(stored),
+        "server_cpu_ms_per_request": round(server_cpu * 1000 / len(results), 2), "statuses": statuses, "rows_stored": rows, "distinct_uuids": distinct, "acknowledged_201": len(stored),
         "nothing_lost_or_doubled": ok, "load_average_before": round(load0, 2),
     }
     print(json.dumps(figures, indent=2))
