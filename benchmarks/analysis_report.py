@@ -10,8 +10,18 @@ the full report (items, domains, breakdown by segment, DiD, exposure) in under 3
 The rows are bulk-inserted with their stored item scores (as ``konbit`` stores them when a
 submission arrives), so what is timed is what a lead waits for: reading two waves from the
 database and computing the report (cold: a fresh process, no cached report), then the same
-request again (warm: nothing changed, the cached report is returned). Peak memory is the child
-process's maximum resident set size.
+request again (warm: nothing changed, the cached report is returned). Wall and CPU time are
+both reported, with the load average, since other work on the machine stretches wall time.
+Peak memory is the child process's maximum resident set size. On PostgreSQL the tables are
+ANALYZEd after the bulk load, as autovacuum would do shortly after.
+
+Where R is installed (``Rscript`` with the ``survey`` package), the same design-based tests
+run in R on the same data (``benchmarks/analysis_report.R``: svyby means with design effects,
+svychisq per item, svyttest per domain score, overall and by segment; the DiD svyglm; exposure
+means and slope): the data go to a CSV, R times only its computing, and the ratio R / Konbit
+is printed, against Konbit's cold report (database included) and against its statistics alone
+(``analyse``). Two of R's numbers are compared with Konbit's report as a check. ``--r-max``
+sets the largest size R is run on (default 20,000 per wave: R takes about 5 minutes at 200,000).
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ import json
 import os
 import resource
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -109,34 +120,96 @@ def measure(url: str, survey_id: int) -> dict:
     from web.db import make_engine
 
     engine = make_engine(url)
+    load_average = os.getloadavg()[0]
     with Session(engine) as session:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         report = get_report(session=session, survey_id=survey_id, baseline="baseline", endline="endline", by="segment",
                             use_cache=False)
         session.commit()
-        cold = time.perf_counter() - t
-        t = time.perf_counter()
+        cold, cold_cpu = time.perf_counter() - t, time.process_time() - c
+        t, c = time.perf_counter(), time.process_time()
         get_report(session=session, survey_id=survey_id, baseline="baseline", endline="endline", by="segment")
-        warm = time.perf_counter() - t
+        warm, warm_cpu = time.perf_counter() - t, time.process_time() - c
     assert len(report["groups"]) == 8 and "did" in report and "exposure" in report
-    return {"cold_s": round(cold, 2), "warm_s": round(warm, 3),
-            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    did = {d["code"]: d["estimate"] for d in report["did"]["domains"]}
+    return {"cold_s": round(cold, 2), "cold_cpu_s": round(cold_cpu, 2), "warm_s": round(warm, 3),
+            "warm_cpu_s": round(warm_cpu, 3), "peak_rss_mib": round(peak), "load_average": round(load_average, 1),
+            "check": {"first_item_f": report["items"][0]["statistic"], "did": did}}
+
+
+def export(url: str, survey_id: int, path: str) -> dict:
+    """Write the two waves as ``analysis_report.R`` reads them; time Konbit's statistics alone."""
+    import numpy as np
+    import pandas as pd
+    from sqlmodel import Session
+
+    from surveys.analysis import analyse
+    from surveys.analysis_service import _load, _wave, current_key
+    from surveys.models import Survey
+    from surveys.scoring import domain_scores, exposure_dose, favourable
+    from web.db import make_engine
+
+    engine = make_engine(url)
+    with Session(engine) as session:
+        survey = session.get(Survey, survey_id)
+        key = current_key(session=session, survey_id=survey_id)
+        waves = _wave(session, survey_id, "baseline", "baseline"), _wave(session, survey_id, "endline", "endline")
+        data = _load(session, survey, *waves, key, "segment")
+    t, c = time.perf_counter(), time.process_time()
+    analyse(data, by="segment")
+    compute, compute_cpu = time.perf_counter() - t, time.process_time() - c
+    k = data.key
+    fav, dom, dose = favourable(k, data.scores), domain_scores(k, data.scores), exposure_dose(k, data.scores)
+    arm = data.arm.labels()
+    columns = {"wave": data.wave, "stratum": data.strata.labels(), "cluster": data.clusters.labels(),
+               "weight": data.weights, "segment": data.groups["segment"].labels(),
+               "treated": np.where(arm == "intervention", 1.0, np.where(arm == "comparison", 0.0, np.nan)),
+               "dose": np.where((data.wave == 1) & ~np.isnan(dose), np.minimum(np.nan_to_num(dose), 3), np.nan)}
+    columns.update({f"i_{it.code}": fav[:, j] for j, it in enumerate(k.items) if it.domain != "exposure"})
+    columns.update({f"d_{name}": dom[name] for name in ("knowledge", "attitude", "practice") if name in dom})
+    pd.DataFrame(columns).to_csv(path, index=False, na_rep="NA")
+    return {"analyse_s": round(compute, 2), "analyse_cpu_s": round(compute_cpu, 2)}
+
+
+def in_r(url: str, survey_id: int, konbit: dict) -> dict:
+    """R's time on the same tests and data, the ratios to Konbit's, and the check values."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = str(Path(tmp) / "waves.csv")
+        out = subprocess.run([sys.executable, __file__, "--export", url, str(survey_id), path], capture_output=True,
+                             text=True, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        alone = json.loads(out.stdout.strip().splitlines()[-1])
+        r = subprocess.run(["Rscript", str(ROOT / "benchmarks" / "analysis_report.R"), path], capture_output=True,
+                           text=True, check=True)
+    seconds, first_f, did = (float(v) for v in r.stdout.split())
+    check = konbit["check"]
+    return {"r_s": round(seconds, 1), **alone, "r_over_cold": round(seconds / konbit["cold_s"], 1),
+            "r_over_analyse": round(seconds / alone["analyse_s"], 1),
+            "check_first_item_f": [round(first_f, 10), round(check["first_item_f"], 10)],
+            "check_did_practice": [round(did, 12), round(check["did"]["practice"], 12)]}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--per-wave", type=int, nargs="+", default=[20_000, 200_000])
     parser.add_argument("--database", default="", help="a PostgreSQL server URL (a fresh database is made and dropped)")
+    parser.add_argument("--r-max", type=int, default=20_000,
+                        help="largest respondents per wave to time R on (0: never)")
     parser.add_argument("--measure", nargs=2, metavar=("URL", "SURVEY_ID"), help=argparse.SUPPRESS)
+    parser.add_argument("--export", nargs=3, metavar=("URL", "SURVEY_ID", "CSV"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
         print(json.dumps(measure(args.measure[0], int(args.measure[1]))))
+        return
+    if args.export:
+        print(json.dumps(export(args.export[0], int(args.export[1]), args.export[2])))
         return
     from alembic import command
     from sqlalchemy import create_engine, text
 
     from web.db import alembic_config
 
+    with_r = shutil.which("Rscript") is not None
     for n in args.per_wave:
         admin = None
         if args.database:
@@ -156,16 +229,27 @@ def main() -> None:
             t = time.perf_counter()
             survey_id = load(url, n)
             loaded = time.perf_counter() - t
+            if args.database:
+                analyzed = create_engine(url, isolation_level="AUTOCOMMIT")
+                with analyzed.connect() as conn:
+                    conn.execute(text("ANALYZE"))
+                analyzed.dispose()
             out = subprocess.run([sys.executable, __file__, "--measure", url, str(survey_id)], capture_output=True,
                                  text=True, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
             result = json.loads(out.stdout.strip().splitlines()[-1])
             backend = "postgresql" if args.database else "sqlite"
-            print(json.dumps({"backend": backend, "per_wave": n, "load_s": round(loaded, 1), **result}))
+            row = {"backend": backend, "per_wave": n, "load_s": round(loaded, 1), **result}
+            if with_r and n <= args.r_max:
+                row.update(in_r(url, survey_id, result))
+            row.pop("check")
+            print(json.dumps(row), flush=True)
         finally:
             if admin is not None:
                 with admin.connect() as conn:
                     conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
                 admin.dispose()
+            else:
+                shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

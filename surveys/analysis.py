@@ -17,6 +17,11 @@ Choice of method (see the README's "Analysis" section):
 
 Item p-values are adjusted within the report, and within each group, by Holm (default) or
 Benjamini-Hochberg; domain p-values form their own family of (at most) three.
+
+With a complex design the whole report comes from two passes over the respondents: the
+sums of every item and domain score by PSU and (group, wave, arm) cell
+(:func:`surveys.stats.design.cell_sums`) give the means, the Rao-Scott tests, the breakdown
+and the difference in differences; a second set by exposure dose gives the dose response.
 """
 
 from __future__ import annotations
@@ -28,17 +33,17 @@ from typing import Any
 
 import numpy as np
 
-from .scoring import ScoringKey, domain_scores, exposure_dose, favourable
 from scipy import special
 
-from .stats.design import Design, svychisq, svycontrast_means, svymean, svyslope
+from .scoring import ScoringKey, domain_scores, exposure_dose, favourable_column
+from .stats.design import CellSums, Design, SvyMean, cell_sums
 from .stats.means import describe_mean, welch_t
 from .stats.multiplicity import p_adjust
 from .stats.paired import mcnemar_from_pairs, paired_t
 from .stats.proportions import cohens_h, two_proportions, wilson_interval
 from .stats.reliability import cronbach_alpha
 
-__all__ = ["AnalysisData", "DOMAIN_ORDER", "MIN_PER_WAVE", "analyse", "describe_entry", "labels_for"]
+__all__ = ["AnalysisData", "Coded", "DOMAIN_ORDER", "MIN_PER_WAVE", "analyse", "describe_entry", "labels_for"]
 
 DOMAIN_ORDER = ("knowledge", "attitude", "practice")
 #: Fewest respondents with an answer in each wave for a comparison to be reported.
@@ -47,12 +52,47 @@ DOSE_LEVELS = ("0", "1", "2", "3+")
 
 
 @dataclass(frozen=True, slots=True)
+class Coded:
+    """A column of text labels kept as integer codes: row ``i`` reads ``levels[codes[i]]``.
+
+    What a database loader builds without a Python string per respondent; anywhere
+    :class:`AnalysisData` takes labels it also takes a ``Coded``.
+    """
+
+    codes: np.ndarray
+    levels: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def labels(self) -> np.ndarray:
+        """The labels, one per row (an object array)."""
+        return np.array(self.levels, dtype=object)[self.codes] if len(self.codes) else np.array([], dtype=object)
+
+    def present(self) -> list[str]:
+        """The levels that at least one row has."""
+        counts = np.bincount(self.codes, minlength=len(self.levels))
+        return [level for level, c in zip(self.levels, counts) if c]
+
+
+def _coded(values: Any) -> Coded:
+    """Labels as a :class:`Coded` (levels sorted)."""
+    if isinstance(values, Coded):
+        return values
+    arr = np.asarray(values, dtype=object).astype(str)
+    levels, codes = np.unique(arr, return_inverse=True)
+    return Coded(codes.reshape(-1).astype(np.intp), tuple(levels.tolist()))
+
+
+@dataclass(frozen=True, slots=True)
 class AnalysisData:
     """Respondents of the two waves, scored.
 
-    ``wave`` is 0 for the baseline and 1 for the endline. Optional design arrays may be None:
-    no clusters means each respondent is its own PSU; no weights means equal weights.
-    ``groups`` maps a breakdown field to its value per respondent ('' = unknown).
+    ``wave`` is 0 for the baseline and 1 for the endline. ``scores`` may be float32 (item
+    scores are small integers). Optional design arrays may be None: no clusters means each
+    respondent is its own PSU; no weights means equal weights. ``groups`` maps a breakdown
+    field to its value per respondent ('' = unknown). Label columns (clusters, strata,
+    respondent, arm, groups) are arrays of labels or :class:`Coded`.
     """
 
     key: ScoringKey
@@ -133,24 +173,13 @@ def _not_enough(code: str, domain: str, measure: str, n0: int, n1: int, reason: 
     }
 
 
-def _weighted_sd(y: np.ndarray, w: np.ndarray) -> float:
-    mean = np.sum(w * y) / np.sum(w)
-    return float(np.sqrt(np.sum(w * (y - mean) ** 2) / np.sum(w)))
-
-
-def _hedges_g_weighted(y0, w0, y1, w1) -> float | None:
-    n = len(y0) + len(y1)
-    pooled = math.sqrt((_weighted_sd(y0, w0) ** 2 + _weighted_sd(y1, w1) ** 2) / 2)
+def _hedges_g(mean0: float, var0: float, mean1: float, var1: float, n: int) -> float | None:
+    """Hedges' g from the two waves' weighted means and weighted variances (``n`` respondents)."""
+    pooled = math.sqrt((var0 + var1) / 2)
     if pooled == 0 or n < 4:
         return None
     j = 1 - 3 / (4 * (n - 2) - 1)
-    return (float(np.average(y1, weights=w1)) - float(np.average(y0, weights=w0))) / pooled * j
-
-
-def _int_codes(labels) -> np.ndarray:
-    """Integer codes of string labels (fast: fixed-width unicode, not Python objects)."""
-    arr = np.asarray(labels, dtype=object).astype(str)
-    return np.unique(arr, return_inverse=True)[1].reshape(-1).astype(np.int64)
+    return (mean1 - mean0) / pooled * j
 
 
 # --- the three designs ------------------------------------------------------------------------
@@ -165,41 +194,52 @@ class _Context:
         self.wave = np.asarray(data.wave).astype(np.int8)
         n = len(self.wave)
         w = None if data.weights is None else np.asarray(data.weights, dtype=np.float64)
-        has_clusters = data.clusters is not None and np.any(np.asarray(data.clusters, dtype=object) != "")
-        has_strata = data.strata is not None and len(set(np.asarray(data.strata, dtype=object).tolist()) - {""}) > 1
+        clusters = None if data.clusters is None else _coded(data.clusters)
+        strata = None if data.strata is None else _coded(data.strata)
+        has_clusters = clusters is not None and bool(set(clusters.present()) - {""})
+        has_strata = strata is not None and len(set(strata.present()) - {""}) > 1
         has_weights = w is not None and not np.allclose(w, w[0] if n else 1.0)
         self.panel = bool(data.panel and data.respondent is not None)
         self.complex = bool(has_clusters or has_strata or has_weights) and not self.panel
         self.weights = w if w is not None else np.ones(n)
         # Stacked design: strata are wave x stratum; clusters are nested in them.
-        strata = self.wave.astype(np.int64)
+        stacked = self.wave.astype(np.int64)
         if has_strata:
-            strata = _int_codes(data.strata) * 2 + strata
-        clusters = None
+            stacked = strata.codes.astype(np.int64) * 2 + stacked
+        psu = None
         if has_clusters:
-            raw = np.asarray(data.clusters, dtype=object)
-            codes = _int_codes(raw)
+            psu = clusters.codes.astype(np.int64)
             # A respondent without a cluster is a PSU of its own.
-            alone = raw == ""
-            if alone.any():
-                codes = codes.copy()
-                codes[alone] = codes.max() + 1 + np.arange(int(alone.sum()))
-            clusters = codes
-        self.design = Design(weights=self.weights, clusters=clusters, strata=strata) if self.complex else None
+            alone = psu == clusters.levels.index("") if "" in clusters.levels else None
+            if alone is not None and alone.any():
+                psu = psu.copy()
+                psu[alone] = psu.max() + 1 + np.arange(int(alone.sum()))
+        self.design = Design(weights=self.weights, clusters=psu, strata=stacked) if self.complex else None
         self.mode = "panel" if self.panel else ("design" if self.complex else "independent")
+        self.respondent = _coded(data.respondent).labels().astype(str) if self.panel else None
+        # arm per respondent: 0 comparison, 1 intervention, 2 neither (None: no arms at all)
+        self.arm = None
+        if data.arm is not None:
+            arm = _coded(data.arm)
+            lookup = np.array([{"comparison": 0, "intervention": 1}.get(v, 2) for v in arm.levels], dtype=np.int8)
+            self.arm = lookup[arm.codes] if len(arm) else np.zeros(0, dtype=np.int8)
 
     def did_design(self) -> Design:
         if self.design is not None:
             return self.design
         if self.panel:  # the same person in both waves: cluster on the respondent
-            return Design(weights=self.weights, clusters=_int_codes(self.data.respondent))
+            return Design(weights=self.weights, clusters=_coded(self.data.respondent).codes)
         return Design(weights=self.weights)
 
 
-def _codes(groups: np.ndarray, levels: Sequence[str]) -> np.ndarray:
-    """Group index per respondent as floats (NaN outside every level): the fast path of ``by``."""
+def _level_codes(values: Any) -> tuple[np.ndarray, list[str]]:
+    """The breakdown's levels (sorted, '' left out) and each respondent's level index as a
+    float (NaN outside every level)."""
+    coded = _coded(values)
+    levels = sorted(set(coded.present()) - {""})
     index = {level: float(i) for i, level in enumerate(levels)}
-    return np.array([index.get(v, np.nan) for v in groups.tolist()], dtype=np.float64)
+    lookup = np.array([index.get(v, np.nan) for v in coded.levels], dtype=np.float64)
+    return (lookup[coded.codes] if len(coded) else np.zeros(0)), levels
 
 
 def _counts(ctx: _Context, valid: np.ndarray, codes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -209,9 +249,10 @@ def _counts(ctx: _Context, valid: np.ndarray, codes: np.ndarray, k: int) -> tupl
     return (np.bincount(idx[wave == 0], minlength=k), np.bincount(idx[wave == 1], minlength=k))
 
 
-def _proportions(ctx: _Context, code: str, domain: str, y: np.ndarray, codes: np.ndarray, levels: Sequence[str],
-                 means=None) -> list[dict]:
-    """One proportion comparison per level of the breakdown (``codes`` as from :func:`_codes`)."""
+def _proportions(ctx: _Context, code: str, domain: str, y: np.ndarray, codes: np.ndarray,
+                 levels: Sequence[str]) -> list[dict]:
+    """One proportion comparison per level of the breakdown (``codes`` as from :func:`_level_codes`),
+    for independent samples or a panel (a complex design goes through :func:`_design_comparisons`)."""
     k = len(levels)
     if ctx.panel:
         return [_paired_proportion(ctx, code, domain, y, codes == i) for i in range(k)]
@@ -224,16 +265,14 @@ def _proportions(ctx: _Context, code: str, domain: str, y: np.ndarray, codes: np
         for i in range(k)]
     if not any(enough):
         return out  # type: ignore[return-value]
-    if not ctx.complex:
-        inside = valid & ~np.isnan(codes)
-        idx, yy, wave = codes[inside].astype(np.intp), y[inside], ctx.wave[inside]
-        x0 = np.bincount(idx[wave == 0], weights=yy[wave == 0], minlength=k)
-        x1 = np.bincount(idx[wave == 1], weights=yy[wave == 1], minlength=k)
-        for i in range(k):
-            if out[i] is None:
-                out[i] = _simple_proportion(ctx, code, domain, int(round(x0[i])), int(n0[i]), int(round(x1[i])), int(n1[i]))
-        return out  # type: ignore[return-value]
-    return _design_comparisons(ctx, code, domain, "proportion", y, codes, k, n0, n1, out, means)
+    inside = valid & ~np.isnan(codes)
+    idx, yy, wave = codes[inside].astype(np.intp), y[inside], ctx.wave[inside]
+    x0 = np.bincount(idx[wave == 0], weights=yy[wave == 0], minlength=k)
+    x1 = np.bincount(idx[wave == 1], weights=yy[wave == 1], minlength=k)
+    for i in range(k):
+        if out[i] is None:
+            out[i] = _simple_proportion(ctx, code, domain, int(round(x0[i])), int(n0[i]), int(round(x1[i])), int(n1[i]))
+    return out  # type: ignore[return-value]
 
 
 def _simple_proportion(ctx: _Context, code, domain, x0, n0, x1, n1) -> dict:
@@ -264,53 +303,44 @@ def _wave_difference(m0, m1, level: float) -> dict | None:
             "ci_low": diff - half, "ci_high": diff + half}
 
 
-def _design_comparisons(ctx: _Context, code, domain, measure, y, codes, k, n0, n1, out, means=None) -> list[dict]:
-    """Design-based comparisons for every level at once (``by=``: one pass over the data per statistic)."""
-    d, wave = ctx.design, ctx.wave
-    if means is None:
-        means = svymean(y, d, by=codes * 2 + wave, na_rm=True, level=ctx.level)
-    chis = svychisq(y, wave, d, by=codes, na_rm=True) if measure == "proportion" else {}
-    for i in range(k):
-        if out[i] is not None:
-            continue
-        m0, m1 = means.get(float(2 * i)), means.get(float(2 * i + 1))
-        bad = next((r for r in (m0, m1) if r is None or not r.ok), None)
-        if bad is not None or m0 is None or m1 is None:
-            reason = bad.reason if bad is not None else "a wave has no answers"
-            out[i] = _not_enough(code, domain, measure, int(n0[i]), int(n1[i]), reason)
-            continue
-        tt = _wave_difference(m0, m1, ctx.level)
-        if tt is None:
-            out[i] = _not_enough(code, domain, measure, int(n0[i]), int(n1[i]), "no variance or no degrees of freedom")
-            continue
-        deffs = [v for v in (m0.deff, m1.deff) if v is not None]
-        entry = {
-            "code": code, "domain": domain, "measure": measure, "ok": True, "reason": "",
-            "baseline": _wave_obj(int(n0[i]), m0.estimate, m0.se, m0.ci_low, m0.ci_high, m0.deff),
-            "endline": _wave_obj(int(n1[i]), m1.estimate, m1.se, m1.ci_low, m1.ci_high, m1.deff),
-            "difference": _num(tt["estimate"]), "diff_ci_low": _num(tt["ci_low"]), "diff_ci_high": _num(tt["ci_high"]),
-            "p_adjusted": None, "design_effect": _num(np.mean(deffs)) if deffs else None,
-        }
-        chi = chis.get(float(i))
-        if measure == "proportion" and chi is not None and chi.ok:
-            entry.update({"test": "rao-scott-f", "statistic": _num(chi.f), "df": _num(chi.ddf), "df_num": _num(chi.ndf),
-                          "p_value": _num(chi.p)})
-        else:
-            entry.update({"test": "design-t", "statistic": _num(tt["t"]), "df": float(tt["df"]), "p_value": _num(tt["p"])})
-        if measure == "proportion":
-            entry.update({"effect_size": _num(cohens_h(m0.estimate, m1.estimate)), "effect_size_name": "Cohen's h"})
-        else:
-            sel = (codes == i) & ~np.isnan(y)
-            sel0, sel1 = sel & (wave == 0), sel & (wave == 1)
-            entry.update({"effect_size": _num(_hedges_g_weighted(y[sel0], ctx.weights[sel0], y[sel1], ctx.weights[sel1])),
-                          "effect_size_name": "Hedges' g (weighted)"})
-        out[i] = entry
-    return out
+def _design_entry(ctx: _Context, code: str, domain: str, measure: str, n0: int, n1: int, m0: SvyMean,
+                  m1: SvyMean, chi, var0: float, var1: float) -> dict:
+    """One design-based comparison from the two waves' means (and, for a proportion, the
+    Rao-Scott test of the item by wave); ``var0``/``var1`` are the waves' weighted variances."""
+    if min(n0, n1) < MIN_PER_WAVE:
+        what = "answers" if measure == "proportion" else "scores"
+        return _not_enough(code, domain, measure, n0, n1,
+                           f"fewer than {MIN_PER_WAVE} {what} in a wave (baseline {n0}, endline {n1})")
+    bad = next((r for r in (m0, m1) if not r.ok), None)
+    if bad is not None:
+        return _not_enough(code, domain, measure, n0, n1, bad.reason)
+    tt = _wave_difference(m0, m1, ctx.level)
+    if tt is None:
+        return _not_enough(code, domain, measure, n0, n1, "no variance or no degrees of freedom")
+    deffs = [v for v in (m0.deff, m1.deff) if v is not None]
+    entry = {
+        "code": code, "domain": domain, "measure": measure, "ok": True, "reason": "",
+        "baseline": _wave_obj(n0, m0.estimate, m0.se, m0.ci_low, m0.ci_high, m0.deff),
+        "endline": _wave_obj(n1, m1.estimate, m1.se, m1.ci_low, m1.ci_high, m1.deff),
+        "difference": _num(tt["estimate"]), "diff_ci_low": _num(tt["ci_low"]), "diff_ci_high": _num(tt["ci_high"]),
+        "p_adjusted": None, "design_effect": _num(np.mean(deffs)) if deffs else None,
+    }
+    if measure == "proportion" and chi is not None and chi.ok:
+        entry.update({"test": "rao-scott-f", "statistic": _num(chi.f), "df": _num(chi.ddf), "df_num": _num(chi.ndf),
+                      "p_value": _num(chi.p)})
+    else:
+        entry.update({"test": "design-t", "statistic": _num(tt["t"]), "df": float(tt["df"]), "p_value": _num(tt["p"])})
+    if measure == "proportion":
+        entry.update({"effect_size": _num(cohens_h(m0.estimate, m1.estimate)), "effect_size_name": "Cohen's h"})
+    else:
+        entry.update({"effect_size": _num(_hedges_g(m0.estimate, var0, m1.estimate, var1, n0 + n1)),
+                      "effect_size_name": "Hedges' g (weighted)"})
+    return entry
 
 
 def _pairs(ctx: _Context, y: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, int]:
     """Baseline and endline values of respondents present in both waves (matched by code)."""
-    codes = np.asarray(ctx.data.respondent, dtype=object).astype(str)
+    codes = ctx.respondent
     sel = mask & ~np.isnan(y) & (codes != "")
     base = {c: v for c, v in zip(codes[sel & (ctx.wave == 0)], y[sel & (ctx.wave == 0)])}
     end = {c: v for c, v in zip(codes[sel & (ctx.wave == 1)], y[sel & (ctx.wave == 1)])}
@@ -363,19 +393,10 @@ def _mean_one(ctx: _Context, code: str, domain: str, y: np.ndarray, mask: np.nda
                   r.effect_size, rank_test=_rank(r.mann_whitney))
 
 
-def _means(ctx: _Context, code: str, domain: str, y: np.ndarray, codes: np.ndarray, levels: Sequence[str],
-           means=None) -> list[dict]:
-    """One comparison of means per level of the breakdown."""
-    k = len(levels)
-    if not ctx.complex:
-        return [_mean_one(ctx, code, domain, y, codes == i) for i in range(k)]
-    n0, n1 = _counts(ctx, ~np.isnan(y), codes, k)
-    out = [None if min(n0[i], n1[i]) >= MIN_PER_WAVE else
-           _not_enough(code, domain, "mean", int(n0[i]), int(n1[i]),
-                       f"fewer than {MIN_PER_WAVE} scores in a wave (baseline {n0[i]}, endline {n1[i]})") for i in range(k)]
-    if all(o is not None for o in out):
-        return out  # type: ignore[return-value]
-    return _design_comparisons(ctx, code, domain, "mean", y, codes, k, n0, n1, out, means)
+def _means(ctx: _Context, code: str, domain: str, y: np.ndarray, codes: np.ndarray,
+           levels: Sequence[str]) -> list[dict]:
+    """One comparison of means per level of the breakdown (independent samples or a panel)."""
+    return [_mean_one(ctx, code, domain, y, codes == i) for i in range(len(levels))]
 
 
 # --- sections ------------------------------------------------------------------------------
@@ -390,57 +411,96 @@ def _adjust(entries: list[dict], method: str) -> None:
         e["p_adjusted"] = _num(a)
 
 
-def _comparisons(ctx: _Context, fav: np.ndarray, dom: Mapping[str, np.ndarray], codes: np.ndarray,
-                 levels: Sequence[str], correction: str) -> list[tuple[list[dict], list[dict]]]:
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """One compared variable: an item (a proportion favourable) or a domain score (a mean)."""
+
+    code: str
+    domain: str
+    measure: str
+    y: np.ndarray
+
+
+def _outcomes(key: ScoringKey, scores: np.ndarray) -> list[_Outcome]:
+    """Every item as favourable or not (a column of ``scores`` itself unless an attitude item),
+    then the domain scores."""
+    out = [_Outcome(it.code, it.domain, "proportion", favourable_column(it, scores[:, j]))
+           for j, it in enumerate(key.items) if it.domain != "exposure"]
+    dom = domain_scores(key, scores)
+    return out + [_Outcome(name, name, "mean", dom[name]) for name in DOMAIN_ORDER if name in dom]
+
+
+def _shifts(outcomes: Sequence[_Outcome]) -> list[float | None]:
+    """Items are 0/1: summed as they are (exact cell weights for the Rao-Scott test)."""
+    return [0.0 if o.measure == "proportion" else None for o in outcomes]
+
+
+def _by_level(per_outcome: Sequence[Sequence[dict]], outcomes: Sequence[_Outcome], n_levels: int,
+              correction: str) -> list[tuple[list[dict], list[dict]]]:
     """(items, domains) for each level; p-values adjusted within each level."""
-    key = ctx.data.key
-    item_cols = [j for j, it in enumerate(key.items) if it.domain != "exposure"]
-    dom_names = [name for name in DOMAIN_ORDER if name in dom]
-    means: Sequence = [None] * (len(item_cols) + len(dom_names))
-    if ctx.complex and not ctx.panel:
-        # every column's wave-by-group means in one call (R svyby), Fortran order for speed
-        Y = np.asfortranarray(np.column_stack([fav[:, item_cols], *[dom[n] for n in dom_names]]))
-        means = svymean(Y, ctx.design, by=codes * 2 + ctx.wave, na_rm=True, level=ctx.level)
-    per_item = [_proportions(ctx, key.items[j].code, key.items[j].domain, fav[:, j], codes, levels, means[c])
-                for c, j in enumerate(item_cols)]
-    per_domain = [_means(ctx, name, name, dom[name], codes, levels, means[len(item_cols) + c])
-                  for c, name in enumerate(dom_names)]
     out = []
-    for i in range(len(levels)):
-        items = [entries[i] for entries in per_item]
-        domains = [entries[i] for entries in per_domain]
+    for i in range(n_levels):
+        items = [entries[i] for entries, o in zip(per_outcome, outcomes) if o.measure == "proportion"]
+        domains = [entries[i] for entries, o in zip(per_outcome, outcomes) if o.measure == "mean"]
         _adjust(items, correction)
         _adjust(domains, correction)
         out.append((items, domains))
     return out
 
 
-def _did(ctx: _Context, fav: np.ndarray, dom: Mapping[str, np.ndarray], mask: np.ndarray) -> dict | None:
-    arm = ctx.data.arm
-    if arm is None:
-        return None
-    arm = np.asarray(arm, dtype=object).astype(str)
-    treated = (arm == "intervention").astype(float)
-    known = mask & np.isin(arm, ["intervention", "comparison"])
-    cells = {(w, a) for w, a in zip(ctx.wave[known].tolist(), treated[known].tolist())}
-    if len(cells) < 4:
-        return None
-    design = ctx.did_design()
-    cells = np.where(known, ctx.wave * 2 + treated, np.nan)
+def _comparisons(ctx: _Context, outcomes: Sequence[_Outcome], codes: np.ndarray, levels: Sequence[str],
+                 correction: str) -> list[tuple[list[dict], list[dict]]]:
+    """Independent samples or a panel: (items, domains) for each level."""
+    per = [(_proportions if o.measure == "proportion" else _means)(ctx, o.code, o.domain, o.y, codes, levels)
+           for o in outcomes]
+    return _by_level(per, outcomes, len(levels), correction)
 
-    key = ctx.data.key
-    columns = [(it.code, it.domain, "proportion", fav[:, j]) for j, it in enumerate(key.items) if it.domain != "exposure"]
-    columns += [(name, name, "mean", dom[name]) for name in DOMAIN_ORDER if name in dom]
-    fits = svycontrast_means(np.asfortranarray(np.column_stack([c[3] for c in columns])), design, cells,
-                             [1.0, -1.0, -1.0, 1.0], level=ctx.level)
+
+def _design_comparisons(ctx: _Context, outcomes: Sequence[_Outcome], sums: CellSums, n_levels: int,
+                        correction: str) -> list[tuple[list[dict], list[dict]]]:
+    """A complex design: (items, domains) for each level, from sums over cells ``2 * level + wave``.
+
+    Means by wave (R ``svyby(~y, ~level + wave, design, svymean)``), one Rao-Scott test per
+    item and level (``svychisq(~y + wave, subset(design, level == l))``), all from the sums.
+    """
+    means = sums.means(level=ctx.level)
+    counts = sums.rows  # (cells, outcomes)
+    spread = sums.weighted_var()
+    items = [j for j, o in enumerate(outcomes) if o.measure == "proportion"]
+    chis = dict(zip(items, sums.chisq([(2 * i, 2 * i + 1) for i in range(n_levels)], items))) if items else {}
+    per = [
+        [_design_entry(ctx, o.code, o.domain, o.measure, int(counts[2 * i, j]), int(counts[2 * i + 1, j]),
+                       means[j][2 * i], means[j][2 * i + 1], chis[j][i] if j in chis else None,
+                       float(spread[2 * i, j]), float(spread[2 * i + 1, j]))
+         for i in range(n_levels)]
+        for j, o in enumerate(outcomes)
+    ]
+    return _by_level(per, outcomes, n_levels, correction)
+
+
+def _did(ctx: _Context, outcomes: Sequence[_Outcome], sums: CellSums | None = None) -> dict | None:
+    """Difference in differences (``svyglm(y ~ wave * arm)``'s interaction) of every outcome.
+
+    ``sums`` are the outcomes' sums over cells ``2 * wave + intervention`` when already made.
+    """
+    if ctx.arm is None:
+        return None
+    known = ctx.arm < 2
+    cell = ctx.wave.astype(np.intp) * 2 + ctx.arm
+    if np.count_nonzero(np.bincount(cell[known], minlength=4)) < 4:
+        return None
+    if sums is None:
+        sums = cell_sums([o.y for o in outcomes], ctx.did_design(), np.where(known, cell, -1), 4,
+                         shift=_shifts(outcomes), squares=False)
+    fits = sums.contrast([1.0, -1.0, -1.0, 1.0], level=ctx.level)
+    counts = sums.rows  # (cells, outcomes)
+    names = ("baseline_comparison", "baseline_intervention", "endline_comparison", "endline_intervention")
     entries = []
-    for (code, domain, measure, y), fit in zip(columns, fits):
-        sel = known & ~np.isnan(y)
-        counts = {f"{'endline' if w else 'baseline'}_{'intervention' if a else 'comparison'}": int(np.sum(sel & (ctx.wave == w) & (treated == a)))
-                  for w in (0, 1) for a in (0, 1)}
-        entry = {"code": code, "domain": domain, "measure": measure, "ok": False, "n": counts, "estimate": None,
+    for j, (o, fit) in enumerate(zip(outcomes, fits)):
+        n = {name: int(counts[c, j]) for c, name in enumerate(names)}
+        entry = {"code": o.code, "domain": o.domain, "measure": o.measure, "ok": False, "n": n, "estimate": None,
                  "se": None, "ci_low": None, "ci_high": None, "df": None, "p_value": None}
-        if min(counts.values()) < MIN_PER_WAVE:
+        if min(n.values()) < MIN_PER_WAVE:
             entry["reason"] = f"fewer than {MIN_PER_WAVE} answers in a wave-by-arm cell"
         elif not fit.ok:
             entry["reason"] = fit.reason
@@ -450,56 +510,56 @@ def _did(ctx: _Context, fav: np.ndarray, dom: Mapping[str, np.ndarray], mask: np
                           "ci_low": _num(fit.ci_low), "ci_high": _num(fit.ci_high), "df": float(fit.df),
                           "p_value": _num(fit.p)})
         entries.append(entry)
-    n_items = sum(1 for c in columns if c[2] == "proportion")
+    n_items = sum(1 for o in outcomes if o.measure == "proportion")
     return {"method": "svyglm(y ~ wave * arm): the wave:arm interaction", "items": entries[:n_items],
             "domains": entries[n_items:]}
 
 
-def _exposure(ctx: _Context, fav: np.ndarray, dom: Mapping[str, np.ndarray], mask: np.ndarray) -> dict | None:
+def _exposure(ctx: _Context, outcomes: Sequence[_Outcome]) -> dict | None:
+    """Endline outcomes by number of campaign channels heard (0, 1, 2, 3+) and the trend."""
     key = ctx.data.key
     if not key.columns("exposure").size:
         return None
     dose = exposure_dose(key, ctx.data.scores)
-    end = mask & (ctx.wave == 1) & ~np.isnan(dose)
+    end = (ctx.wave == 1) & ~np.isnan(dose)
     if not end.any():
         return None
-    capped = np.minimum(np.nan_to_num(dose, nan=0.0), 3.0)
+    capped = np.minimum(np.nan_to_num(dose, nan=0.0), 3.0).astype(np.intp)
     design = ctx.design if ctx.design is not None else Design(weights=ctx.weights)
-    distribution = {lvl: int(np.sum(end & (capped == i))) for i, lvl in enumerate(DOSE_LEVELS)}
-
-    columns = [(it.code, it.domain, "proportion", fav[:, j]) for j, it in enumerate(key.items) if it.domain != "exposure"]
-    columns += [(name, name, "mean", dom[name]) for name in DOMAIN_ORDER if name in dom]
-    Y = np.asfortranarray(np.column_stack([c[3] for c in columns]))
-    dose_means = svymean(Y, design, domain=end, by=capped, na_rm=True, level=ctx.level)
-    slopes = svyslope(Y, capped, design, domain=end, level=ctx.level)
+    everyone = np.bincount(capped[end], minlength=4)
+    distribution = {lvl: int(everyone[i]) for i, lvl in enumerate(DOSE_LEVELS)}
+    # R: svyby(~y, ~dose, subset(design, wave == endline), svymean) and svyglm(y ~ dose, ...)
+    sums = cell_sums([o.y for o in outcomes], design, np.where(end, capped, -1), 4, shift=_shifts(outcomes))
+    dose_means = sums.means(level=ctx.level)
+    slopes = sums.slope(np.arange(4.0), level=ctx.level)
+    counts = sums.rows  # (dose, outcomes)
     entries = []
-    for (code, domain, measure, y), means, fit in zip(columns, dose_means, slopes):
-        sel = end & ~np.isnan(y)
-        n_by = np.bincount(capped[sel].astype(np.intp), minlength=4)
+    for j, (o, means, fit) in enumerate(zip(outcomes, dose_means, slopes)):
+        n_by = counts[:, j]
         by_dose = []
         for i, lvl in enumerate(DOSE_LEVELS):
-            m = means.get(float(i))
-            if m is None or not m.ok:
+            m = means[i]
+            if not m.ok:
                 by_dose.append({"dose": lvl, "n": int(n_by[i]), "estimate": None, "se": None, "ci_low": None, "ci_high": None})
             else:
                 by_dose.append({"dose": lvl, "n": int(n_by[i]), "estimate": _num(m.estimate), "se": _num(m.se),
                                 "ci_low": _num(m.ci_low), "ci_high": _num(m.ci_high)})
         trend = {"slope": None, "se": None, "ci_low": None, "ci_high": None, "df": None, "p_value": None, "ok": False,
                  "reason": "fewer than two exposure levels have answers"}
-        if np.count_nonzero(n_by) >= 2 and int(sel.sum()) >= MIN_PER_WAVE:
+        if np.count_nonzero(n_by) >= 2 and int(n_by.sum()) >= MIN_PER_WAVE:
             if fit.ok:
                 trend = {"slope": _num(fit.estimate), "se": _num(fit.se), "ci_low": _num(fit.ci_low),
                          "ci_high": _num(fit.ci_high), "df": float(fit.df), "p_value": _num(fit.p), "ok": True, "reason": ""}
             else:
                 trend["reason"] = fit.reason
-        entries.append({"code": code, "domain": domain, "measure": measure, "by_dose": by_dose, "trend": trend})
-    n_items = sum(1 for c in columns if c[2] == "proportion")
+        entries.append({"code": o.code, "domain": o.domain, "measure": o.measure, "by_dose": by_dose, "trend": trend})
+    n_items = sum(1 for o in outcomes if o.measure == "proportion")
     return {"levels": list(DOSE_LEVELS), "respondents": distribution,
             "channels": [it.channel or it.code for it in key.items if it.domain == "exposure"],
             "items": entries[:n_items], "domains": entries[n_items:]}
 
 
-def _reliability(ctx: _Context, mask: np.ndarray) -> dict:
+def _reliability(ctx: _Context) -> dict:
     key = ctx.data.key
     cols = key.columns("attitude")
     out = {}
@@ -507,7 +567,11 @@ def _reliability(ctx: _Context, mask: np.ndarray) -> dict:
         if cols.size < 2:
             out[name] = {"ok": False, "reason": "fewer than two attitude items"}
             continue
-        block = ctx.data.scores[mask & (ctx.wave == w)][:, cols]
+        # complete rows only (cronbach_alpha would drop the others), one column at a time
+        complete = ctx.wave == w
+        for j in cols:
+            complete &= ~np.isnan(ctx.data.scores[:, j])
+        block = np.column_stack([ctx.data.scores[complete, j].astype(np.float64) for j in cols])
         r = cronbach_alpha(block, conf_level=ctx.level) if len(block) >= 3 else None
         if r is None or not r.ok:
             out[name] = {"ok": False, "reason": r.reason if r is not None else "fewer than 3 respondents"}
@@ -528,11 +592,26 @@ def analyse(data: AnalysisData, *, by: str | None = None, correction: str = "hol
     if by is not None and by not in data.groups:
         raise ValueError(f"unknown breakdown {by!r}; choose one of: {', '.join(sorted(data.groups)) or 'none'}")
     ctx = _Context(data, conf_level)
-    # Column-major: every statistic reads one item's column at a time.
-    fav = np.asfortranarray(favourable(data.key, data.scores))
-    dom = domain_scores(data.key, data.scores)
-    everyone = np.ones(len(ctx.wave), dtype=bool)
-    [(items, domains)] = _comparisons(ctx, fav, dom, np.zeros(len(ctx.wave)), ["all"], correction)
+    n = len(ctx.wave)
+    outcomes = _outcomes(data.key, data.scores)
+    codes, levels = _level_codes(data.groups[by]) if by is not None else (np.zeros(n), [])
+    did_sums = None
+    if ctx.mode == "design":
+        # one pass over the rows: sums by PSU x (level, wave, arm), merged for each section
+        ng = len(levels)
+        level = np.where(np.isnan(codes), ng, codes).astype(np.intp) if by is not None else np.zeros(n, dtype=np.intp)
+        cells = (level * 2 + ctx.wave) * 3 + (ctx.arm if ctx.arm is not None else 2)
+        sums = cell_sums([o.y for o in outcomes], ctx.design, cells, (ng + 1) * 6, shift=_shifts(outcomes))
+        cell = np.arange((ng + 1) * 6)
+        g, w, a = cell // 6, (cell // 3) % 2, cell % 3
+        [(items, domains)] = _design_comparisons(ctx, outcomes, sums.merge(w, 2), 1, correction)
+        by_level = (_design_comparisons(ctx, outcomes, sums.merge(np.where(g < ng, g * 2 + w, -1), 2 * ng), ng,
+                                        correction) if ng else [])
+        if ctx.arm is not None:
+            did_sums = sums.merge(np.where(a < 2, w * 2 + a, -1), 4)
+    else:
+        [(items, domains)] = _comparisons(ctx, outcomes, np.zeros(n), ["all"], correction)
+        by_level = _comparisons(ctx, outcomes, codes, levels, correction) if by is not None else []
     report: dict[str, Any] = {
         "design": {
             "type": "panel" if ctx.panel else "independent",
@@ -547,29 +626,25 @@ def analyse(data: AnalysisData, *, by: str | None = None, correction: str = "hol
         "conf_level": conf_level,
         "items": items,
         "domains": domains,
-        "reliability": _reliability(ctx, everyone),
+        "reliability": _reliability(ctx),
     }
     if ctx.panel:
-        codes = np.asarray(data.respondent, dtype=object).astype(str)
-        b, e = set(codes[(ctx.wave == 0) & (codes != "")]), set(codes[(ctx.wave == 1) & (codes != "")])
+        people = ctx.respondent
+        b, e = set(people[(ctx.wave == 0) & (people != "")]), set(people[(ctx.wave == 1) & (people != "")])
         report["design"]["matched"] = len(b & e)
         report["design"]["unmatched"] = {"baseline": len(b - e), "endline": len(e - b),
-                                         "without_code": int(np.sum(codes == ""))}
+                                         "without_code": int(np.sum(people == ""))}
     if by is not None:
-        values = np.asarray(data.groups[by], dtype=object).astype(str)
-        levels = sorted(set(values.tolist()) - {""})
-        codes = _codes(values, levels)
-        groups = []
-        for i, (value, (g_items, g_domains)) in enumerate(zip(levels, _comparisons(ctx, fav, dom, codes, levels, correction))):
-            mask = codes == i
-            groups.append({"by": by, "value": value, "n": {"baseline": int(np.sum(mask & (ctx.wave == 0))),
-                                                              "endline": int(np.sum(mask & (ctx.wave == 1)))},
-                           "items": g_items, "domains": g_domains})
-        report["groups"] = groups
-    did = _did(ctx, fav, dom, everyone)
+        inside = ~np.isnan(codes)
+        per_wave = np.bincount(codes[inside].astype(np.intp) * 2 + ctx.wave[inside], minlength=2 * len(levels))
+        report["groups"] = [
+            {"by": by, "value": value, "n": {"baseline": int(per_wave[2 * i]), "endline": int(per_wave[2 * i + 1])},
+             "items": g_items, "domains": g_domains}
+            for i, (value, (g_items, g_domains)) in enumerate(zip(levels, by_level))]
+    did = _did(ctx, outcomes, did_sums)
     if did is not None:
         report["did"] = did
-    exposure = _exposure(ctx, fav, dom, everyone)
+    exposure = _exposure(ctx, outcomes)
     if exposure is not None:
         report["exposure"] = exposure
     return report

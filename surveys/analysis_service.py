@@ -17,6 +17,8 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import itemgetter
+from typing import Any
 
 import numpy as np
 from sqlalchemy import and_, delete, func, or_, select
@@ -24,7 +26,7 @@ from sqlmodel import Session, col
 
 from web.accounts.models import utcnow
 
-from .analysis import AnalysisData, analyse, describe_entry, labels_for
+from .analysis import AnalysisData, Coded, analyse, describe_entry, labels_for
 from .models import AnalysisCache, InstrumentVersion, Submission, SubmissionScore, Survey, Wave, WaveDesign
 from .scoring import ScoringKey, score_answers, scoring_key
 from .service import analysis_statuses
@@ -42,6 +44,8 @@ __all__ = [
 BREAKDOWN_FIELDS = ("segment", "region", "sex", "age_group", "arm", "stratum")
 REPORT_FORMAT = 3  # bump when the report's shape or methods change: old cache entries are ignored
 SCORE_BATCH = 2000
+FETCH_BATCH = 20_000  # rows read from the database cursor at a time
+_SEP = "\x1f"  # joins a row's text columns into one string (ASCII unit separator)
 
 
 class AnalysisRequestError(ValueError):
@@ -140,59 +144,180 @@ def _wave(session: Session, survey_id: int, name: str, field: str) -> Wave:
     return wave
 
 
-def _fingerprint(session: Session, survey: Survey, waves: tuple[Wave, Wave], key: _Key) -> str:
+def _fingerprint(session: Session, survey: Survey, waves: tuple[Wave, Wave], key: _Key) -> tuple[str, int]:
+    """What the report depends on, hashed; and how many submissions the two waves hold."""
     count, last_update, last_id = session.execute(
         select(func.count(), func.max(Submission.updated_at), func.max(Submission.id))
         .where(Submission.survey_id == survey.id, col(Submission.wave_id).in_([w.id for w in waves]))
     ).one()
     parts = [REPORT_FORMAT, count, str(last_update), last_id, key.version_id, key.digest, survey.analysis_scope.value,
              [(w.id, w.design.value) for w in waves]]
-    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest(), count
 
 
-def _load(session: Session, survey: Survey, baseline: Wave, endline: Wave, key: _Key, by: str | None) -> AnalysisData:
-    columns = [Submission.wave_id, Submission.weight, Submission.cluster, Submission.stratum, Submission.respondent_code,
-               Submission.arm, SubmissionScore.scores]
-    group_fields = [f for f in BREAKDOWN_FIELDS if f in ("segment", "region", "sex", "age_group")]
-    columns += [getattr(Submission, f) for f in group_fields]
+class _Labels:
+    """Builds a :class:`Coded` column from batches of text values without keeping them."""
+
+    def __init__(self) -> None:
+        self.index: dict[Any, int] = {}
+        self.parts: list[np.ndarray] = []
+
+    def add(self, values: Sequence[Any]) -> None:
+        index = self.index
+        for v in dict.fromkeys(values):
+            if v not in index:
+                index[v] = len(index)
+        self.parts.append(np.fromiter(map(index.__getitem__, values), dtype=np.int32, count=len(values)))
+
+    def coded(self, label=lambda v: v) -> Coded:
+        """Levels sorted, as ``np.unique`` would give them."""
+        raw = list(self.index)
+        levels = sorted({label(v) for v in raw})
+        position = {level: i for i, level in enumerate(levels)}
+        lookup = np.array([position[label(v)] for v in raw], dtype=np.int32)
+        codes = np.concatenate(self.parts) if self.parts else np.zeros(0, dtype=np.int32)
+        return Coded(lookup[codes], tuple(levels))
+
+
+def _fetch(session: Session, query) -> Any:
+    """Run a Core select on the session's connection and return the DB-API cursor.
+
+    Rows come back as plain tuples, without SQLAlchemy's per-row result objects and result
+    processing: the caller reads integers, floats, text and bytes. Parameters still go
+    through their types' bind processors (a JSON path, an enum). On PostgreSQL the cursor
+    uses psycopg's binary protocol. The query must not use expanding parameters (``in_``).
+    """
+    connection = session.connection()
+    dialect = connection.dialect
+    compiled = query.compile(dialect=dialect)
+    values = {}
+    for name, value in compiled.construct_params().items():
+        process = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+        values[name] = process(value) if process is not None else value
+    params = tuple(values[name] for name in compiled.positiontup) if compiled.positional else values
+    raw = connection.connection.driver_connection
+    cursor = raw.cursor(binary=True) if dialect.name == "postgresql" else raw.cursor()
+    cursor.execute(str(compiled), params)
+    return cursor
+
+
+def _load(session: Session, survey: Survey, baseline: Wave, endline: Wave, key: _Key, by: str | None, *,
+          expected: int = 0, joined: bool = True) -> AnalysisData:
+    """The two waves as arrays, read straight from the database cursor in batches.
+
+    The text columns of a row (cluster, stratum, arm and the breakdown field) come joined in
+    one string (unless ``joined`` is False), coded once per batch; scores are float32 blobs
+    written straight into one matrix, sized for ``expected`` rows (more if need be). A
+    submission whose stored scores are missing or stale is scored on the way.
+    """
+    panel = baseline.design == WaveDesign.panel and endline.design == WaveDesign.panel
+    text = [Submission.cluster, Submission.stratum, Submission.arm]
     by_item = by if by is not None and by not in BREAKDOWN_FIELDS else None
+    if by is not None and by_item is None:
+        text.append(getattr(Submission, by))
+    if joined:
+        together = text[0]
+        for column in text[1:]:
+            together = together + _SEP + column
+        text_columns = [together]
+    else:
+        text_columns = text
+    columns = [Submission.id, Submission.wave_id, Submission.weight, SubmissionScore.scores, *text_columns]
+    extra = len(columns)
     if by_item is not None:
         columns.append(Submission.answers[by_item].as_string())
+    if panel:
+        columns.append(Submission.respondent_code)
+    fresh = and_(SubmissionScore.submission_id == Submission.id, SubmissionScore.key_digest == key.digest,
+                 SubmissionScore.scored_at >= Submission.updated_at)
     query = (
-        select(*columns)
-        .join(SubmissionScore, and_(SubmissionScore.submission_id == Submission.id, SubmissionScore.key_digest == key.digest))
-        .where(Submission.survey_id == survey.id, col(Submission.wave_id).in_([baseline.id, endline.id]),
-               col(Submission.status).in_(analysis_statuses(survey)))
-        .order_by(Submission.id)
+        select(*columns).outerjoin(SubmissionScore, fresh)
+        .where(Submission.survey_id == survey.id,
+               or_(Submission.wave_id == baseline.id, Submission.wave_id == endline.id),
+               or_(*[Submission.status == status for status in analysis_statuses(survey)]))
     )
-    rows = session.execute(query).all()
-    n, k = len(rows), len(key.key.items)
-    if n:
-        cols = list(zip(*rows))
-        scores = np.frombuffer(b"".join(cols[6]), dtype=np.float32).reshape(n, k).astype(np.float64)
+    k = len(key.key.items)
+    ids, waves, weights = [], [], []
+    # one contiguous row per item (so one column per item of its transpose, what statistics read)
+    scores_t = np.empty((k, max(expected, 1)), dtype=np.float32)
+    n = 0
+    stale: list[np.ndarray] = []
+    labels = [_Labels() for _ in columns[4:]]  # the text columns, then the breakdown item and respondent
+    missing = bytes(np.full(k, np.nan, dtype=np.float32).data)
+    cursor = _fetch(session, query)
+    try:
+        while rows := cursor.fetchmany(FETCH_BATCH):
+            m = len(rows)
+            ids.append(np.fromiter(map(itemgetter(0), rows), dtype=np.int64, count=m))
+            waves.append(np.fromiter(map(itemgetter(1), rows), dtype=np.int64, count=m))
+            weights.append(np.fromiter(map(itemgetter(2), rows), dtype=np.float64, count=m))
+            blobs = list(map(itemgetter(3), rows))
+            if None in blobs:
+                stale.append(ids[-1][np.array([b is None for b in blobs])])
+                blobs = [missing if b is None else b for b in blobs]
+            if n + m > scores_t.shape[1]:  # more than expected (new submissions meanwhile)
+                scores_t = np.concatenate([scores_t[:, :n], np.empty((k, max(n + m, 2 * n)), dtype=np.float32)],
+                                          axis=1)
+            scores_t[:, n:n + m] = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(m, k).T
+            n += m
+            for i, column in enumerate(labels, start=4):
+                column.add(list(map(itemgetter(i), rows)))
+            del rows, blobs
+    finally:
+        cursor.close()
+    scores = scores_t[:, :n].T
+    row_ids = np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)
+    if stale:
+        _score_stale(session, survey, [baseline.id, endline.id], key, np.concatenate(stale), row_ids, scores)
+
+    if joined:
+        parts = labels[0].coded()
+        split = [level.split(_SEP) for level in parts.levels]
+        if any(len(p) != len(text) for p in split):  # a label holds the separator itself
+            return _load(session, survey, baseline, endline, key, by, expected=expected, joined=False)
+        fields = [_part(parts, split, i) for i in range(len(text))]
     else:
-        cols = [()] * len(columns)
-        scores = np.empty((0, k))
-    wave = (np.asarray(cols[0], dtype=np.int64) == endline.id).astype(np.int8)
-    obj = lambda i: np.array(cols[i], dtype=object) if n else np.array([], dtype=object)  # noqa: E731
-    groups = {f: obj(7 + i) for i, f in enumerate(group_fields)}
-    groups["arm"] = obj(5)
-    groups["stratum"] = obj(3)
-    if by_item is not None:
-        groups[by_item] = np.array(["" if v is None else str(v) for v in cols[-1]], dtype=object) if n else obj(0)
-    clusters = obj(2)
-    strata = obj(3)
-    arms = obj(5)
+        fields = [column.coded() for column in labels[:len(text)]]
+    clusters, strata, arms = fields[:3]
+    groups = {}
+    if by is not None:
+        groups[by] = fields[3] if by_item is None else labels[extra - 4].coded(lambda v: "" if v is None else str(v))
     return AnalysisData(
-        key=key.key, wave=wave, scores=scores,
-        weights=np.asarray(cols[1], dtype=np.float64) if n else np.array([]),
-        clusters=clusters if n and np.any(clusters != "") else None,
-        strata=strata if n and len(set(strata.tolist()) - {""}) > 1 else None,
-        respondent=obj(4),
-        arm=arms if n and np.any(arms != "") else None,
+        key=key.key, wave=(np.concatenate(waves) == endline.id).astype(np.int8) if n else np.zeros(0, dtype=np.int8),
+        scores=scores,
+        weights=np.concatenate(weights) if n else np.array([]),
+        clusters=clusters if set(clusters.present()) - {""} else None,
+        strata=strata if len(set(strata.present()) - {""}) > 1 else None,
+        respondent=labels[-1].coded(lambda v: v or "") if panel else None,
+        arm=arms if set(arms.present()) - {""} else None,
         groups=groups,
-        panel=baseline.design == WaveDesign.panel and endline.design == WaveDesign.panel,
+        panel=panel,
     )
+
+
+def _part(joined: Coded, split: list[list[str]], i: int) -> Coded:
+    """Column ``i`` of text columns read joined (``split``: each joined level's parts)."""
+    levels = sorted({p[i] for p in split})
+    position = {level: j for j, level in enumerate(levels)}
+    lookup = np.array([position[p[i]] for p in split], dtype=np.int32)
+    return Coded(lookup[joined.codes], tuple(levels))
+
+
+def _score_stale(session: Session, survey: Survey, wave_ids: list[int], key: _Key, stale: np.ndarray,
+                 row_ids: np.ndarray, scores: np.ndarray) -> None:
+    """Score the submissions whose stored scores were missing or stale, and put them in place."""
+    refresh_scores(session=session, survey_id=survey.id, wave_ids=wave_ids)
+    order = np.argsort(row_ids, kind="stable")
+    k = scores.shape[1]
+    for start in range(0, len(stale), SCORE_BATCH):
+        batch = [int(i) for i in stale[start:start + SCORE_BATCH]]
+        found = session.execute(
+            select(SubmissionScore.submission_id, SubmissionScore.scores)
+            .where(col(SubmissionScore.submission_id).in_(batch), SubmissionScore.key_digest == key.digest)
+        ).all()
+        if found:
+            rows = order[np.searchsorted(row_ids, [sub_id for sub_id, _ in found], sorter=order)]
+            scores[rows] = np.frombuffer(b"".join(blob for _, blob in found), dtype=np.float32).reshape(len(found), k)
 
 
 def _item_labels(spec: InstrumentSpec, language: str) -> dict[str, str]:
@@ -232,14 +357,15 @@ def get_report(
         raise AnalysisRequestError(
             f"Cannot break down by {by!r}: choose one of {', '.join(BREAKDOWN_FIELDS)} or a background item's code.",
             field="by")
-    refresh_scores(session=session, survey_id=survey.id, wave_ids=[w.id for w in waves])
-    fingerprint = _fingerprint(session, survey, waves, key)
+    # Nothing changed since the cached report: return it without touching the submissions.
+    # Otherwise _load scores whatever is new or changed on the way.
+    fingerprint, submissions = _fingerprint(session, survey, waves, key)
     params = json.dumps([survey.id, baseline, endline, by, correction, language])
     params_key = hashlib.sha256(params.encode()).hexdigest()
     cached = session.execute(select(AnalysisCache).where(AnalysisCache.params_key == params_key)).scalars().first()
     if use_cache and cached is not None and cached.fingerprint == fingerprint:
         return cached.report
-    data = _load(session, survey, waves[0], waves[1], key, by)
+    data = _load(session, survey, waves[0], waves[1], key, by, expected=submissions)
     report = analyse(data, by=by, correction=correction)
     labels = labels_for(key.key, _item_labels(key.spec, language))
     for section in [report, *report.get("groups", [])]:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -43,6 +44,7 @@ __all__ = [
     "domain_scores",
     "exposure_dose",
     "favourable",
+    "favourable_column",
     "score_answers",
     "score_many",
     "scoring_key",
@@ -171,49 +173,67 @@ def score_many(key: ScoringKey, answer_sets: Iterable[Mapping[str, object]]) -> 
     return np.vstack(rows)
 
 
-def favourable(key: ScoringKey, scores: np.ndarray) -> np.ndarray:
-    """The matrix with attitude columns turned into 1 (top two points) / 0 / NaN."""
-    out = np.array(scores, dtype=np.float64, copy=True)
+def favourable(key: ScoringKey, scores: np.ndarray, dtype: Any = np.float64) -> np.ndarray:
+    """The matrix with attitude columns turned into 1 (top two points) / 0 / NaN.
+
+    Column-major (every statistic reads one item at a time). Its values are 0, 1 and NaN,
+    exact in any float ``dtype``: float32 halves the memory of a large report.
+    """
+    out = np.empty(np.shape(scores), dtype=dtype, order="F")
     for j, it in enumerate(key.items):
-        if it.domain == "attitude":
-            col = out[:, j]
-            top = it.scale_points - 1
-            with np.errstate(invalid="ignore"):
-                out[:, j] = np.where(np.isnan(col), np.nan, (col >= top).astype(float))
+        out[:, j] = favourable_column(it, scores[:, j])
     return out
 
 
-def _nanmean_rows(block: np.ndarray) -> np.ndarray:
-    counts = np.sum(~np.isnan(block), axis=1)
-    sums = np.nansum(block, axis=1)
+def favourable_column(item: ScoredItem, column: np.ndarray) -> np.ndarray:
+    """One column of :func:`favourable`: an attitude item's scores turned into 1 (top two
+    points) / 0 / NaN; any other item's scores as they are (the same array)."""
+    if item.domain != "attitude":
+        return column
+    with np.errstate(invalid="ignore"):
+        out = np.where(np.isnan(column), np.nan, column >= item.scale_points - 1)
+    return out.astype(np.result_type(column.dtype, np.float32), copy=False)
+
+
+def _mean_of_columns(columns: Iterable[np.ndarray], n: int) -> np.ndarray:
+    """Row means of the non-missing values of ``columns`` (NaN for a row with none), in float64."""
+    total, count = np.zeros(n), np.zeros(n)
+    for col in columns:
+        valid = ~np.isnan(col)
+        total += np.where(valid, col, 0.0)
+        count += valid
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
 def domain_scores(key: ScoringKey, scores: np.ndarray) -> dict[str, np.ndarray]:
     """Per-respondent knowledge, attitude and practice scores on 0-100 (NaN when no item applied)."""
-    scores = np.asarray(scores, dtype=np.float64)
+    n = np.shape(scores)[0]
     out: dict[str, np.ndarray] = {}
     for domain in ("knowledge", "practice"):
         cols = key.columns(domain)
         if cols.size:
-            out[domain] = 100.0 * _nanmean_rows(scores[:, cols])
+            out[domain] = 100.0 * _mean_of_columns((scores[:, j].astype(np.float64) for j in cols), n)
     cols = key.columns("attitude")
     if cols.size:
-        k = np.array([key.items[j].scale_points for j in cols], dtype=np.float64)
-        rescaled = (scores[:, cols] - 1.0) / (k - 1.0) * 100.0
-        out["attitude"] = _nanmean_rows(rescaled)
+        out["attitude"] = _mean_of_columns(
+            ((scores[:, j].astype(np.float64) - 1.0) / (key.items[j].scale_points - 1.0) * 100.0 for j in cols), n)
     return out
 
 
 def exposure_dose(key: ScoringKey, scores: np.ndarray) -> np.ndarray:
     """How many exposure items each respondent answered yes (NaN if none was answered)."""
     cols = key.columns("exposure")
+    n = np.shape(scores)[0]
     if not cols.size:
-        return np.full(scores.shape[0], np.nan)
-    block = scores[:, cols]
-    answered = np.sum(~np.isnan(block), axis=1)
-    return np.where(answered > 0, np.nansum(block, axis=1), np.nan)
+        return np.full(n, np.nan)
+    total, answered = np.zeros(n), np.zeros(n, dtype=np.int64)
+    for j in cols:
+        col = scores[:, j]
+        valid = ~np.isnan(col)
+        total += np.where(valid, col, 0.0)
+        answered += valid
+    return np.where(answered > 0, total, np.nan)
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,12 @@ Conventions
   segments, call them once per item with ``by=`` (e.g. a segment-by-wave code)
   rather than once per domain; on 400,000 rows a call takes a few
   milliseconds.
+* For a whole report (many variables, groups, tests), :func:`cell_sums` sums
+  every variable once by PSU and cell; :class:`CellSums` then gives means,
+  Rao-Scott tests between cells, contrasts of cell means (difference in
+  differences) and slopes over cells (dose response) from those sums alone,
+  and merges cells into coarser ones. ``svymean``, ``svycontrast_means`` and
+  ``svyslope`` (for a small-integer predictor) are built on it.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ import numpy as np
 from scipy import special
 
 __all__ = [
+    "CellSums",
     "Design",
     "SvyMean",
     "SvyTTest",
@@ -56,6 +63,7 @@ __all__ = [
     "svyglm_gaussian",
     "svycontrast_means",
     "svyslope",
+    "cell_sums",
 ]
 
 # R's onestrat() treats a stratum whose finite population correction leaves
@@ -208,7 +216,7 @@ class Design:
 
         if "weights" in arrays:
             try:
-                w = arrays["weights"].astype(np.float64)
+                w = arrays["weights"].astype(np.float64, copy=False)  # already a private copy
             except (TypeError, ValueError) as exc:
                 raise ValueError("weights must be numeric") from exc
             if not np.all(np.isfinite(w)) or np.any(w <= 0):
@@ -230,8 +238,7 @@ class Design:
             _, c_code = _labels_to_codes(arrays["clusters"], "clusters")
             n_c = int(c_code.max()) + 1
             key = s_code * n_c + c_code
-            psu_keys, psu = np.unique(key, return_inverse=True)
-            psu = psu.reshape(-1).astype(np.int64)
+            psu_keys, psu = _dense_codes(key)
             psu_stratum = (psu_keys // n_c).astype(np.int64)
         else:
             order = np.argsort(s_code, kind="stable")
@@ -312,6 +319,8 @@ class Design:
 
 def _labels_to_codes(labels: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
     """Sorted unique labels and the integer code of every row."""
+    if labels.dtype.kind in "iu" and labels.size:
+        return _dense_codes(labels)
     if labels.dtype.kind == "f" and np.isnan(labels).any():
         raise ValueError(f"{name} has missing values (NaN)")
     if labels.dtype.kind == "O" and any(v is None for v in labels):
@@ -321,6 +330,19 @@ def _labels_to_codes(labels: np.ndarray, name: str) -> tuple[np.ndarray, np.ndar
     except TypeError as exc:
         raise ValueError(f"{name} labels must be mutually sortable") from exc
     return uniq, code.reshape(-1).astype(np.int64)
+
+
+def _dense_codes(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(labels, return_inverse=True)`` for integers, without a sort when their range
+    is small (a table lookup: what makes building a design on 10^6 rows cheap)."""
+    lo, hi = int(labels.min()), int(labels.max())
+    if hi - lo > 4 * labels.size + 1024:
+        uniq, code = np.unique(labels, return_inverse=True)
+        return uniq, code.reshape(-1).astype(np.int64)
+    shifted = labels.astype(np.int64) - lo
+    present = np.bincount(shifted, minlength=hi - lo + 1) > 0
+    lookup = np.cumsum(present) - 1
+    return (np.flatnonzero(present) + lo).astype(labels.dtype), lookup[shifted]
 
 
 def _fpc_to_unsampled_fraction(
@@ -433,11 +455,11 @@ def _groups_df(design: Design, counts: np.ndarray) -> tuple[np.ndarray, list[str
     touched = counts > 0
     strata_touched = np.add.reduceat(touched.astype(np.int64), design._stratum_start, axis=0) > 0
     df = touched.sum(axis=0) - strata_touched.sum(axis=0)
-    bad = design._lonely_h[:, None] & strata_touched
-    reasons = []
-    for g in range(counts.shape[1]):
-        hit = np.flatnonzero(bad[:, g])
-        reasons.append(_lonely_reason(design._stratum_labels[hit[0]]) if len(hit) else "")
+    reasons = [""] * counts.shape[1]
+    if design._lonely_h.any():
+        bad = design._lonely_h[:, None] & strata_touched
+        for g in np.flatnonzero(bad.any(axis=0)):
+            reasons[g] = _lonely_reason(design._stratum_labels[np.flatnonzero(bad[:, g])[0]])
     return df, reasons
 
 
@@ -802,77 +824,51 @@ def svymean(
     arr = _check_numeric(y, "y", design.n, (1, 2))
     mask = _check_domain(domain, design.n)
     by_info, by_missing = _check_by(by, design.n)
-    if arr.ndim == 1:
-        return _svymean_1d(arr, design, mask, by_info, by_missing, na_rm, level, ci)
-    cols = np.asfortranarray(arr)
-    shared = None  # buckets and their weight/count sums, for columns without NaN
-    out = []
-    for j in range(cols.shape[1]):
-        col = cols[:, j]
-        nan = np.isnan(col)
-        if nan.any():
-            out.append(_svymean_1d(col, design, mask, by_info, by_missing, na_rm,
-                                   level, ci, nan=nan))
-            continue
-        if shared is None:
-            b = _buckets(design, _excluded(mask, None, na_rm, "y", by_missing), by_info)
-            shared = (b, _bucket_base(design, b))
-        out.append(_svymean_1d(col, design, mask, by_info, by_missing, na_rm, level,
-                               ci, buckets=shared[0], base=shared[1]))
-    return tuple(out)
-
-
-def _bucket_base(design: Design, b: _Buckets) -> tuple:
-    """Weight totals, row counts, df and lonely-PSU reasons of each group."""
-    g = b.n_groups
-    a_sums = _sums(design, b.key, b.width, design._w)[:, :g]
-    if b.partial:
-        counts = _sums(design, b.key, b.width)[:, :g]
-        n_obs = counts.sum(axis=0)
-        dfs, reasons = _groups_df(design, counts)
+    cols = arr[:, None] if arr.ndim == 1 else arr
+    if not na_rm:
+        for j in range(cols.shape[1]):
+            nan = np.isnan(cols[:, j])
+            _excluded(mask, nan if nan.any() else None, False, "y", by_missing)
+    excl = _excluded(mask, None, na_rm, "y", by_missing)
+    if by_info is None:
+        cells, n_cells, labels = np.zeros(design.n, dtype=np.intp), 1, None
     else:
-        n_obs = np.array([design.n])
-        dfs, reasons = np.array([design.df]), [_domain_df_full(design)]
-    return a_sums, n_obs, dfs, reasons
+        cells, n_cells = by_info[1], len(by_info[0])
+        labels = tuple(_item(v) for v in by_info[0])
+    if excl is not None:
+        cells = np.where(excl, -1, cells)
+    sums = cell_sums(cols, design, cells, n_cells)
+    means = sums.means(level=level, ci=ci)
+    present = sums.rows > 0  # (cells, columns)
+    out = [
+        means[j][0] if labels is None else
+        {labels[g]: means[j][g] for g in range(n_cells) if present[g, j]}
+        for j in range(cols.shape[1])
+    ]
+    return out[0] if arr.ndim == 1 else tuple(out)
 
 
-def _svymean_1d(
-    y: np.ndarray, design: Design, mask: np.ndarray | None, by_info: tuple | None,
-    by_missing: np.ndarray | None, na_rm: bool, level: float, ci: str,
-    nan: np.ndarray | None = None, buckets: _Buckets | None = None,
-    base: tuple | None = None,
-) -> Any:
-    if buckets is None:
-        if nan is None:
-            nan = np.isnan(y)
-        excl = _excluded(mask, nan if nan.any() else None, na_rm, "y", by_missing)
-        buckets = _buckets(design, excl, by_info)
-    b = buckets
-    a_sums, n_obs, dfs, reasons = base if base is not None else _bucket_base(design, b)
-    c = _shift(y)
-    yc = y - c if c != 0.0 else y
-    wy = design._w * yc
-    g = b.n_groups
-    b_sums = _sums(design, b.key, b.width, wy)[:, :g]
-    c_sums = _sums(design, b.key, b.width, wy * yc)[:, :g]
-    total_w = a_sums.sum(axis=0)
+def _means_from_sums(
+    design: Design, a: np.ndarray, b: np.ndarray, c: np.ndarray, n: np.ndarray,
+    shift: np.ndarray, level: float, ci: str,
+) -> list[SvyMean]:
+    """One SvyMean per column of the PSU x group sums ``a`` (weights), ``b`` (weighted values
+    less ``shift``), ``c`` (their squares) and ``n`` (rows), each of shape (n_psu, groups)."""
+    total_w = a.sum(axis=0)
+    n_obs = n.sum(axis=0)
     present = n_obs > 0
     safe_w = np.where(present, total_w, 1.0)
-    mean_c = b_sums.sum(axis=0) / safe_w
-    var = _var_from_totals(design, (b_sums - a_sums * mean_c) / safe_w)
-    ss = c_sums.sum(axis=0) - total_w * mean_c**2
-    results = []
-    for j in range(g):
-        if not present[j]:
-            results.append(_empty_mean(level))
-            continue
-        results.append(
-            _mean_result(
-                float(mean_c[j]) + c, float(mean_c[j]), float(var[j]), float(ss[j]),
-                int(n_obs[j]), float(total_w[j]), int(dfs[j]), reasons[j], level, ci,
-            )
-        )
-    return _by_result(b, present, results)
+    mean_c = b.sum(axis=0) / safe_w
+    var = _var_from_totals(design, (b - a * mean_c) / safe_w)
+    ss = c.sum(axis=0) - total_w * mean_c**2
+    dfs, reasons = _groups_df(design, n)
+    return [
+        _mean_result(
+            float(mean_c[j]) + float(shift[j]), float(mean_c[j]), float(var[j]), float(ss[j]),
+            int(n_obs[j]), float(total_w[j]), int(dfs[j]), reasons[j], level, ci,
+        ) if present[j] else _empty_mean(level)
+        for j in range(a.shape[1])
+    ]
 
 
 def _empty_mean(level: float) -> SvyMean:
@@ -1280,10 +1276,13 @@ def svychisq(
     else:
         n_obs = np.array([design.n])
         dfs, reasons = np.array([design.df]), [_domain_df_full(design)]
-    results = [
-        _chisq_group(design, table[:, j], xv, gv, int(n_obs[j]), int(dfs[j]), reasons[j])
-        for j in range(g)
-    ]
+    if kx == 2 and kg == 2:  # every group at once (the usual case: a yes/no item by wave)
+        results = _chisq_2x2(design, table.reshape(design.n_psu, g, 4), xv, gv, n_obs, dfs, reasons)
+    else:
+        results = [
+            _chisq_group(design, table[:, j], xv, gv, int(n_obs[j]), int(dfs[j]), reasons[j])
+            for j in range(g)
+        ]
     return _by_result(b, n_obs > 0, results)
 
 
@@ -1324,18 +1323,22 @@ def _chisq_group(
         return fail(reason, props)
     if df <= 0:
         return fail("no design degrees of freedom in the domain", props)
-    v = _cov_from_totals(design, (sub - np.outer(psu_w, p)) / total_w)
-    cmat = _interaction_contrasts(nr, nc)
-    inv_p = np.where(p > 0, 1.0 / np.where(p > 0, p, 1.0), 0.0)
-    dc = cmat * inv_p[:, None]  # D^-1 C
-    denom = cmat.T @ dc / n_obs
-    numr = dc.T @ v @ dc
-    try:
-        delta = np.linalg.solve(denom, numr)
-    except np.linalg.LinAlgError:
-        return fail("singular table: the contrast matrix cannot be inverted", props)
-    tr = float(np.trace(delta))
-    tr2 = float(np.trace(delta @ delta))
+    if nr == 2 and nc == 2:
+        tr = float(_rao_scott_2x2(design, sub[:, None, :], np.array([n_obs]))[0])
+        tr2 = tr * tr
+    else:
+        v = _cov_from_totals(design, (sub - np.outer(psu_w, p)) / total_w)
+        cmat = _interaction_contrasts(nr, nc)
+        inv_p = np.where(p > 0, 1.0 / np.where(p > 0, p, 1.0), 0.0)
+        dc = cmat * inv_p[:, None]  # D^-1 C
+        denom = cmat.T @ dc / n_obs
+        numr = dc.T @ v @ dc
+        try:
+            delta = np.linalg.solve(denom, numr)
+        except np.linalg.LinAlgError:
+            return fail("singular table: the contrast matrix cannot be inverted", props)
+        tr = float(np.trace(delta))
+        tr2 = float(np.trace(delta @ delta))
     if not (tr > 1e-10 and tr2 > 0):
         return fail("zero variance: the table has no sampling variability", props)
     expected = np.outer(props.sum(axis=1), props.sum(axis=0))
@@ -1348,6 +1351,71 @@ def _chisq_group(
         mean_deff=tr / ((nr - 1) * (nc - 1)), x_levels=x_levels,
         group_levels=g_levels, proportions=props, df=df, n=n_obs,
     )
+
+
+# R's interaction contrast of a 2 x 2 table (cells (x0, g0), (x1, g0), (x0, g1), (x1, g1)),
+# up to a factor of 4 that cancels in Delta.
+_CONTRAST_2X2 = np.array([1.0, -1.0, -1.0, 1.0])
+
+
+def _rao_scott_2x2(design: Design, t: np.ndarray, n_obs: np.ndarray) -> np.ndarray:
+    """The design effect of many 2 x 2 tables at once (the one eigenvalue of Delta).
+
+    ``t`` holds the weighted PSU totals of each table's four cells, shape (n_psu, tables, 4),
+    in R's order (x varies fastest). With a single contrast ``c``, Delta is the scalar
+    ``c' D^-1 V D^-1 c / (c' D^-1 c / n)``; its numerator is the design variance of the PSU
+    totals of ``D^-1 c`` applied to the linearised cell proportions.
+    """
+    psu_w = t.sum(axis=2)
+    total_w = psu_w.sum(axis=0)
+    p = t.sum(axis=0) / total_w[:, None]
+    inv_p = np.where(p > 0, 1.0 / np.where(p > 0, p, 1.0), 0.0)
+    dc = _CONTRAST_2X2 * inv_p
+    denom = (_CONTRAST_2X2 * dc).sum(axis=1) / n_obs
+    dev = (t - psu_w[:, :, None] * p) / total_w[:, None]
+    return _var_from_totals(design, np.einsum("pkc,kc->pk", dev, dc)) / denom
+
+
+def _chisq_2x2(
+    design: Design, t: np.ndarray, xv: np.ndarray, gv: np.ndarray, n_obs: np.ndarray,
+    dfs: np.ndarray, reasons: list[str],
+) -> list[SvyChisq]:
+    """Rao-Scott F of many 2 x 2 tables (PSU totals ``t``, shape (n_psu, tables, 4)), vectorised.
+
+    Tables with an empty row or column, no degrees of freedom, a lonely PSU or no
+    variance go through :func:`_chisq_group`, which says why they fail.
+    """
+    cells = t.sum(axis=0)
+    full = ((cells[:, 0] + cells[:, 2] > 0) & (cells[:, 1] + cells[:, 3] > 0)
+            & (cells[:, 0] + cells[:, 1] > 0) & (cells[:, 2] + cells[:, 3] > 0))
+    clean = np.flatnonzero(full & (n_obs > 0) & (dfs > 0) & np.array([not r for r in reasons], dtype=bool))
+    out: list[SvyChisq | None] = [None] * t.shape[1]
+    if clean.size:
+        tr = _rao_scott_2x2(design, t[:, clean], n_obs[clean].astype(np.float64))
+        psu_w = t[:, clean].sum(axis=2)
+        p = cells[clean] / psu_w.sum(axis=0)[:, None]
+        props = p[:, [[0, 2], [1, 3]]]  # (tables, x, group)
+        expected = props.sum(axis=2)[:, :, None] * props.sum(axis=1)[:, None, :]
+        chisq = n_obs[clean] * ((props - expected) ** 2 / expected).sum(axis=(1, 2))
+        x_levels, g_levels = tuple(_item(v) for v in xv), tuple(_item(v) for v in gv)
+        for i, k in enumerate(clean):
+            d, tr2 = float(tr[i]), float(tr[i]) * float(tr[i])
+            if not (d > 1e-10 and tr2 > 0):
+                continue
+            df = int(dfs[k])
+            d0 = d * d / tr2
+            f_stat = float(chisq[i]) / d
+            out[k] = SvyChisq(
+                ok=True, reason="", f=f_stat, ndf=d0, ddf=d0 * df,
+                p=float(special.fdtrc(d0, d0 * df, f_stat)), chisq=float(chisq[i]),
+                mean_deff=d, x_levels=x_levels, group_levels=g_levels,
+                proportions=props[i].copy(), df=df, n=int(n_obs[k]),
+            )
+    return [
+        r if r is not None else _chisq_group(design, t[:, k].reshape(-1, 2, 2), xv, gv, int(n_obs[k]),
+                                             int(dfs[k]), reasons[k])
+        for k, r in enumerate(out)
+    ]
 
 
 def _interaction_contrasts(nr: int, nc: int) -> np.ndarray:
@@ -1727,12 +1795,21 @@ def svycontrast_means(
     -----
     The influence of row i in cell c on ``mean_c`` is ``w_i (y_i - mean_c) / W_c``; the
     contrast's influence is their weighted sum and its variance is the design's
-    between-PSU variance of the PSU totals (Binder 1983).
+    between-PSU variance of the PSU totals (Binder 1983). See :meth:`CellSums.contrast`.
 
     References
     ----------
     .. [1] Binder, D. A. (1983). On the variances of asymptotically normal estimators
        from complex surveys. *International Statistical Review* 51(3), 279-292.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from surveys.stats.design import Design, svycontrast_means
+    >>> d = Design(clusters=np.arange(8) // 2)
+    >>> r = svycontrast_means([1., 2., 2., 4., 3., 6., 4., 9.], d, [0, 0, 0, 0, 1, 1, 1, 1], [-1, 1])
+    >>> r.estimate, r.df
+    (3.25, 2)
     """
     level = _check_level(level)
     Y, two_d = _columns(y, design)
@@ -1742,26 +1819,11 @@ def svycontrast_means(
     if c.shape != (design.n,):
         raise ValueError(f"cells must have one code per row ({design.n})")
     in_cell = ~np.isnan(c) & (c >= 0)
-    code = np.where(in_cell, c, 0).astype(np.intp)
-    if np.any(code[in_cell] >= k):
+    code = np.where(in_cell, c, -1).astype(np.intp)
+    if np.any(code >= k):
         raise ValueError("cells must be coded 0 to len(contrast) - 1")
-    m = Y.shape[1]
-    est, var, why = np.zeros(m), np.zeros(m), [""] * m
-    counts = np.zeros((design.n_psu, m))
-    for j in range(m):
-        use = in_cell & ~np.isnan(Y[:, j])
-        w = np.where(use, design._w, 0.0)
-        yz = np.where(use, Y[:, j], 0.0)
-        W = np.bincount(code, weights=w, minlength=k)
-        counts[:, j] = np.bincount(design._psu, w, design.n_psu)
-        if np.any(W <= 0):
-            why[j] = "a cell has no respondents"
-            continue
-        means = np.bincount(code, weights=w * yz, minlength=k) / W
-        z = w * (yz - means[code]) * (coef / W)[code]
-        est[j] = coef @ means
-        var[j] = float(_var_from_totals(design, _psu_totals(design, z)))
-    return _lincoms(est, var, counts, design, 1 - k, level, why, two_d)
+    out = cell_sums(Y, design, code, k, squares=False).contrast(coef, level=level)
+    return tuple(out) if two_d else out[0]
 
 
 def svyslope(y: Any, x: Any, design: Design, *, domain: Any = None, level: float = 0.95) -> Any:
@@ -1770,7 +1832,18 @@ def svyslope(y: Any, x: Any, design: Design, *, domain: Any = None, level: float
     Same estimate, linearisation standard error and residual degrees of freedom
     (``degf`` of the rows used - 1) as :func:`svyglm_gaussian` with one predictor, for a
     trend test such as the change in a score per extra campaign channel heard. A 2-D
-    ``y`` gives one result per column.
+    ``y`` gives one result per column. When ``x`` takes a few small non-negative integer
+    values (a count, a dose) the slope comes from :meth:`CellSums.slope`, one pass over the
+    rows for every column.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from surveys.stats.design import Design, svyslope
+    >>> d = Design(clusters=np.arange(8) // 2)
+    >>> r = svyslope([1., 2., 2., 4., 3., 6., 4., 9.], [0, 1, 0, 1, 0, 1, 0, 1], d)
+    >>> round(r.estimate, 4), r.df
+    (2.75, 2)
     """
     level = _check_level(level)
     Y, two_d = _columns(y, design)
@@ -1778,6 +1851,11 @@ def svyslope(y: Any, x: Any, design: Design, *, domain: Any = None, level: float
     mask = _check_domain(domain, design.n)
     base = ~np.isnan(xv) if mask is None else (~np.isnan(xv) & mask)
     xs = np.where(base, xv, 0.0)
+    values, codes, _, direct = _factor(xs, "x", design.n)
+    if direct:
+        cells = np.where(base, codes, -1)
+        out = cell_sums(Y, design, cells, len(values), squares=False).slope(values, level=level)
+        return tuple(out) if two_d else out[0]
     m = Y.shape[1]
     est, var, why = np.zeros(m), np.zeros(m), [""] * m
     counts = np.zeros((design.n_psu, m))
@@ -1803,3 +1881,299 @@ def svyslope(y: Any, x: Any, design: Design, *, domain: Any = None, level: float
         est[j] = b
         var[j] = float(_var_from_totals(design, _psu_totals(design, z)))
     return _lincoms(est, var, counts, design, -1, level, why, two_d)
+
+
+# ---------------------------------------------------------------------------
+# Many estimates from one pass over the rows
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class CellSums:
+    """Weighted sums of ``m`` variables over every (PSU, cell) pair.
+
+    A cell is a level of a code given per row, e.g. ``2 * segment + wave``. Every
+    linearisation estimator in this module only needs, per PSU and cell, the weight total
+    of the rows with a value, the weighted sum of the values and of their squares, and the
+    row count. Computed once (a few ``np.bincount`` per variable, see :func:`cell_sums`),
+    they give the means of every cell, Rao-Scott tests between pairs of cells, contrasts
+    of cell means (difference in differences) and slopes over cells (dose response) for
+    every variable, without another pass over the rows; :meth:`merge` sums cells into
+    coarser ones (a segment-by-wave table into waves).
+
+    Attributes
+    ----------
+    design : Design
+    a, b, c : numpy.ndarray, shape (m, n_psu, n_cells)
+        Sums of ``w``, ``w (y - shift)`` and ``w (y - shift)^2`` over the rows of each PSU
+        and cell where ``y`` is not missing (``c`` is None when squares were not asked for).
+    n : numpy.ndarray, shape (m, n_psu, n_cells)
+        Rows summed (whole numbers, stored as floats).
+    shift : numpy.ndarray, shape (m,)
+        What was subtracted from each variable before summing (see :func:`cell_sums`).
+    binary : numpy.ndarray of bool, shape (m,)
+        Variables whose values are all 0 or 1, summed with ``shift=0``: their ``b`` are
+        exact cell weights of the 1s, what :meth:`chisq` needs.
+    """
+
+    design: Design
+    a: np.ndarray
+    b: np.ndarray
+    c: np.ndarray | None
+    n: np.ndarray
+    shift: np.ndarray
+    binary: np.ndarray
+
+    @property
+    def n_cells(self) -> int:
+        return self.a.shape[2]
+
+    @property
+    def rows(self) -> np.ndarray:
+        """Rows summed in each cell, shape (n_cells, m), as integers."""
+        return np.rint(self.n.sum(axis=1).T).astype(np.int64)
+
+    def merge(self, groups: Any, n_groups: int | None = None) -> CellSums:
+        """Sums over coarser cells: cell ``i`` goes into ``groups[i]`` (negative: left out).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> d = Design(clusters=[1, 1, 2, 2])
+        >>> s = cell_sums([1., 2., 3., 4.], d, [0, 1, 2, 3])
+        >>> s.merge([0, 0, 1, -1]).rows.ravel().tolist()
+        [2, 1]
+        """
+        g = np.asarray(groups, dtype=np.intp)
+        if g.shape != (self.n_cells,):
+            raise ValueError(f"groups must give one group per cell ({self.n_cells})")
+        k = int(g.max()) + 1 if n_groups is None else int(n_groups)
+        if k < 1 or g.max() >= k:
+            raise ValueError("groups must be coded 0 to n_groups - 1 (negative: left out)")
+        into = np.zeros((self.n_cells, k))
+        keep = np.flatnonzero(g >= 0)
+        into[keep, g[keep]] = 1.0
+
+        def fold(arr: np.ndarray | None) -> np.ndarray | None:
+            return None if arr is None else arr @ into
+
+        return CellSums(self.design, fold(self.a), fold(self.b), fold(self.c), fold(self.n),
+                        self.shift, self.binary)
+
+    def _flat(self, arr: np.ndarray) -> np.ndarray:
+        """(m, n_psu, cells) -> (n_psu, m * cells), grouped by variable."""
+        return arr.transpose(1, 0, 2).reshape(arr.shape[1], -1)
+
+    def means(self, *, level: float = 0.95, ci: str = "normal") -> list[list[SvyMean]]:
+        """The mean of every variable in every cell (R ``svyby(~y, ~cell, design, svymean,
+        deff = TRUE)``), indexed ``[variable][cell]``; an empty cell is ``ok=False``."""
+        level = _check_level(level)
+        if ci not in ("normal", "t"):
+            raise ValueError(f"ci must be 'normal' or 't', got {ci!r}")
+        if self.c is None:
+            raise ValueError("means need the sums of squares: cell_sums(..., squares=True)")
+        k = self.n_cells
+        flat = _means_from_sums(self.design, self._flat(self.a), self._flat(self.b), self._flat(self.c),
+                                self._flat(self.n), np.repeat(self.shift, k), level, ci)
+        return [flat[j * k:(j + 1) * k] for j in range(len(self.shift))]
+
+    def weighted_var(self) -> np.ndarray:
+        """Weighted variance ``sum w (y - mean)^2 / sum w`` of every cell, shape (cells, m)
+        (NaN for an empty cell): the spread behind a standardised effect size."""
+        if self.c is None:
+            raise ValueError("the variance needs the sums of squares: cell_sums(..., squares=True)")
+        w = self.a.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean_c = self.b.sum(axis=1) / w
+            sq = self.c.sum(axis=1) / w
+            var = sq - mean_c**2
+            # zero up to rounding when every value is the same (as svymean's se)
+            var = np.where(var > (1e-12 * np.maximum(np.abs(mean_c), np.sqrt(np.abs(sq)))) ** 2, var, 0.0)
+            return np.where(w > 0, var, np.nan).T
+
+    def chisq(self, pairs: Any, variables: Any = None) -> list[list[SvyChisq]]:
+        """Rao-Scott tests of 0/1 variables against each pair of cells, ``[variable][pair]``.
+
+        For a pair ``(i, j)`` this is R's ``svychisq(~y + g, subset(design, cell %in% c(i, j)))``
+        with ``g`` telling cell ``i`` from cell ``j``: e.g. with cells ``2 * segment + wave``,
+        the pair ``(2 s, 2 s + 1)`` tests the change between waves in segment ``s``. The
+        table's group levels are reported as ``(0, 1)``, its x levels as ``(0.0, 1.0)``.
+        ``variables`` picks some of the variables (indices; default all).
+
+        Raises
+        ------
+        ValueError
+            If a variable is not 0/1 summed with ``shift=0`` (see ``CellSums.binary``).
+        """
+        pr = np.asarray(pairs, dtype=np.intp).reshape(-1, 2)
+        idx = np.arange(len(self.shift)) if variables is None else np.asarray(variables, dtype=np.intp)
+        if not self.binary[idx].all():
+            raise ValueError("chisq needs 0/1 variables summed with shift=0 (see CellSums.binary)")
+        if pr.size and (pr.min() < 0 or pr.max() >= self.n_cells):
+            raise ValueError("pairs must name cells 0 to n_cells - 1")
+        a, b, n = self.a[idx], self.b[idx], self.n[idx]  # (variables, n_psu, cells)
+        a0, a1, y0, y1 = a[:, :, pr[:, 0]], a[:, :, pr[:, 1]], b[:, :, pr[:, 0]], b[:, :, pr[:, 1]]
+        t = np.stack([a0 - y0, y0, a1 - y1, y1], axis=-1)  # (variables, n_psu, pairs, 4)
+        t = t.transpose(1, 0, 2, 3).reshape(self.design.n_psu, -1, 4)  # tables ordered (variable, pair)
+        counts = self._flat(n[:, :, pr[:, 0]] + n[:, :, pr[:, 1]])
+        dfs, reasons = _groups_df(self.design, counts)
+        flat = _chisq_2x2(self.design, t, np.array([0.0, 1.0]), np.array([0, 1]),
+                          np.rint(counts.sum(axis=0)).astype(np.int64), dfs, reasons)
+        k = len(pr)
+        return [flat[j * k:(j + 1) * k] for j in range(len(idx))]
+
+    def contrast(self, coef: Any, *, level: float = 0.95) -> list[SvyLincom]:
+        """``sum_c coef[c] * mean_c`` for every variable, as :func:`svycontrast_means`."""
+        level = _check_level(level)
+        coef = np.asarray(coef, dtype=np.float64)
+        k = self.n_cells
+        if coef.shape != (k,):
+            raise ValueError(f"contrast must have one coefficient per cell ({k})")
+        W = self.a.sum(axis=1)  # (m, k)
+        empty = (W <= 0).any(axis=1)
+        safe = np.where(W > 0, W, 1.0)
+        mean_c = self.b.sum(axis=1) / safe
+        est = (mean_c + self.shift[:, None]) @ coef
+        z = np.einsum("mpk,mk->pm", self.b - self.a * mean_c[:, None, :], coef / safe)
+        var = _var_from_totals(self.design, z)
+        why = ["a cell has no respondents" if e else "" for e in empty]
+        est, var = np.where(empty, 0.0, est), np.where(empty, 0.0, var)
+        return list(_lincoms(est, var, self.n.sum(axis=2).T, self.design, 1 - k, level, why, True))
+
+    def slope(self, x: Any, *, level: float = 0.95) -> list[SvyLincom]:
+        """The slope of ``svyglm(y ~ x, subset(design, cell >= 0))`` for every variable, where
+        ``x[c]`` is the predictor's value in cell ``c``, as :func:`svyslope`."""
+        level = _check_level(level)
+        xv = np.asarray(x, dtype=np.float64)
+        k = self.n_cells
+        if xv.shape != (k,):
+            raise ValueError(f"x must have one value per cell ({k})")
+        A, B = self.a.sum(axis=1), self.b.sum(axis=1)  # (m, k)
+        sw = A.sum(axis=1)
+        safe_w = np.where(sw > 0, sw, 1.0)
+        xbar = A @ xv / safe_w
+        ybar_c = B.sum(axis=1) / safe_w
+        dx = xv - xbar[:, None]  # (m, k)
+        sxx = (A * dx * dx).sum(axis=1)
+        varies = ((A > 0).sum(axis=1) >= 2) & (sxx > 0)
+        safe_sxx = np.where(varies, sxx, 1.0)
+        slope = (dx * (B - ybar_c[:, None] * A)).sum(axis=1) / safe_sxx
+        resid = self.b - (ybar_c[:, None] + slope[:, None] * dx)[:, None, :] * self.a  # (m, n_psu, k)
+        z = np.einsum("mpk,mk->pm", resid, dx) / safe_sxx
+        var = _var_from_totals(self.design, z)
+        why = ["no respondents" if s <= 0 else ("" if v else "the predictor does not vary")
+               for s, v in zip(sw, varies)]
+        ok = np.array([not w for w in why], dtype=bool)
+        est, var = np.where(ok, slope, 0.0), np.where(ok, var, 0.0)
+        return list(_lincoms(est, var, self.n.sum(axis=2).T, self.design, -1, level, why, True))
+
+
+def _variables(y: Any, design: Design) -> list[np.ndarray]:
+    """The columns of ``y`` (1-D, 2-D, or a sequence of 1-D arrays), checked."""
+    if isinstance(y, (list, tuple)) and len(y) and np.ndim(y[0]) == 1:
+        cols = [np.asarray(v) for v in y]
+    else:
+        arr = np.asarray(y)
+        cols = [arr] if arr.ndim == 1 else [arr[:, j] for j in range(arr.shape[1])] if arr.ndim == 2 else []
+        if arr.ndim not in (1, 2):
+            raise ValueError("y must have 1 or 2 dimension(s)")
+    for col in cols:
+        if col.dtype.kind not in "biuf":
+            raise ValueError(f"y must be numeric, got dtype {col.dtype}")
+        if col.shape != (design.n,):
+            raise ValueError(f"y has {col.shape[0]} rows but the design has {design.n}")
+    return cols
+
+
+def cell_sums(
+    y: Any, design: Design, cells: Any, n_cells: int | None = None, *, shift: Any = None,
+    squares: bool = True,
+) -> CellSums:
+    """Sum one or many variables over every (PSU, cell) pair, in one pass over the rows.
+
+    Parameters
+    ----------
+    y : array_like, shape (n,) or (n, m), or a sequence of m arrays of shape (n,)
+        The variables; NaN marks a missing value, left out of that variable's sums (R's
+        ``na.rm = TRUE``: the row leaves the domain, the design is kept). float32 columns
+        are summed in float64.
+    design : Design
+    cells : array_like of int, shape (n,)
+        Cell of every row, 0 to ``n_cells - 1``; a negative code leaves the row out (outside
+        the domain). Rows keep their PSU and stratum either way, as R's ``subset``.
+    n_cells : int, optional
+        Default: the largest code + 1.
+    shift : float or sequence of (float or None), optional
+        Subtracted from each variable before summing, so that sums of squares stay accurate
+        when a mean is large relative to the spread; None (the default) takes a rough centre
+        of the variable, as :func:`svymean`. Pass 0 for a 0/1 variable, whose sums are then
+        exact cell weights (what :meth:`CellSums.chisq` needs).
+    squares : bool, default True
+        Also sum the squares (means and their design effects need them; contrasts and
+        slopes do not).
+
+    Returns
+    -------
+    CellSums
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from surveys.stats.design import Design, cell_sums
+    >>> d = Design(weights=[1., 1., 2., 2.], clusters=[1, 1, 2, 2])
+    >>> s = cell_sums(np.array([[1., 0.], [0., 1.], [1., np.nan], [1., 1.]]), d, [0, 1, 0, 1], shift=0)
+    >>> s.a.sum(axis=1).tolist()  # weight totals: [variable][cell]
+    [[3.0, 3.0], [1.0, 3.0]]
+    >>> bool(s.binary.all())
+    True
+    """
+    cols = _variables(y, design)
+    m = len(cols)
+    code = np.asarray(cells)
+    if code.shape != (design.n,):
+        raise ValueError(f"cells must have one code per row ({design.n})")
+    if code.dtype.kind not in "iu":
+        raise ValueError(f"cells must be integer codes, got dtype {code.dtype}")
+    k = (int(code.max()) + 1 if design.n else 0) if n_cells is None else int(n_cells)
+    k = max(k, 1)
+    if design.n and code.max() >= k:
+        raise ValueError("cells must be coded 0 to n_cells - 1 (negative: left out)")
+    shifts = [shift] * m if shift is None or np.ndim(shift) == 0 else list(shift)
+    if len(shifts) != m:
+        raise ValueError(f"shift must give one value per variable ({m})")
+    size = design.n_psu * k  # the extra last bucket collects the rows left out
+    key = design._psu * k + code
+    if (code < 0).any():
+        key = np.where(code < 0, size, key)
+    w = design._w
+    shape = (m, design.n_psu, k)
+    a, b, n = np.empty(shape), np.empty(shape), np.empty(shape)
+    c = np.empty(shape) if squares else None
+    used_shift = np.zeros(m)
+    binary = np.zeros(m, dtype=bool)
+    base = None  # weight totals and counts of the rows with a cell, for variables without NaN
+    for j, col in enumerate(cols):
+        col = col.astype(np.float64, copy=False)
+        nan = np.isnan(col)
+        has_nan = bool(nan.any())
+        if np.isinf(col).any():
+            raise ValueError("y has infinite values")
+        s = _shift(col) if shifts[j] is None else float(shifts[j])
+        used_shift[j] = s
+        # y in {0, 1} makes w y^2 = w y: the sum of squares is the sum
+        binary[j] = s == 0.0 and not np.any((col != 0.0) & (col != 1.0) & ~nan)
+        yc = col - s if s != 0.0 else col
+        kj = np.where(nan, size, key) if has_nan else key
+        if has_nan or base is None:
+            sums = (np.bincount(kj, w, size + 1)[:size], np.bincount(kj, None, size + 1)[:size])
+            if not has_nan:
+                base = sums
+        else:
+            sums = base
+        a[j] = sums[0].reshape(design.n_psu, k)
+        n[j] = sums[1].reshape(design.n_psu, k)
+        wy = w * yc
+        b[j] = np.bincount(kj, wy, size + 1)[:size].reshape(design.n_psu, k)
+        if c is not None:
+            c[j] = b[j] if binary[j] else np.bincount(kj, wy * yc, size + 1)[:size].reshape(design.n_psu, k)
+    return CellSums(design, a, b, c, n, used_shift, binary)

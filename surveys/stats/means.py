@@ -310,7 +310,9 @@ def welch_t(x, y, conf_level: float = 0.95) -> WelchResult:
     if se < 10.0 * _EPS * max(abs(sx.mean), abs(sy.mean)) or se == 0.0:
         return failed("data are essentially constant: zero variance in both samples")
     diff = sy.mean - sx.mean
-    df = (vx_n + vy_n) ** 2 / (vx_n**2 / (nx - 1) + vy_n**2 / (ny - 1))
+    # Welch-Satterthwaite df, written with the variance shares (no underflow for tiny variances)
+    fx, fy = vx_n / (vx_n + vy_n), vy_n / (vx_n + vy_n)
+    df = 1.0 / (fx**2 / (nx - 1) + fy**2 / (ny - 1))
     t = diff / se
     p = float(min(1.0, 2.0 * stats.t.sf(abs(t), df)))
     tq = float(stats.t.ppf(1.0 - (1.0 - conf_level) / 2.0, df))

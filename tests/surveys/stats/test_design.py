@@ -30,9 +30,12 @@ from surveys.stats.design import (
     SvyGlm,
     SvyMean,
     SvyTTest,
+    cell_sums,
     svychisq,
+    svycontrast_means,
     svyglm_gaussian,
     svymean,
+    svyslope,
     svyttest,
 )
 
@@ -1016,6 +1019,109 @@ def test_missing_outside_domain_is_ignored():
     y = np.array([1.0, 2.0, 3.0, 4.0, np.nan, 6.0])
     dom = np.array([True, True, True, True, False, True])
     assert svymean(y, d, domain=dom).ok
+
+
+# ---------------------------------------------------------------------------
+# CellSums: a report's estimates from one pass over the rows
+# ---------------------------------------------------------------------------
+
+
+def kap_cells(kap):
+    """Cells ``2 * segment + wave`` of the KAP data, and the segment labels."""
+    segs, seg = np.unique(kap["segment"], return_inverse=True)
+    return seg * 2 + (kap["wave"] == "endline"), list(segs)
+
+
+def test_cell_sums_reproduce_r_from_one_pass(kap):
+    d, d0 = kap_design(kap), kap_design(kap, fpc=False)
+    cells, segs = kap_cells(kap)
+    Y = np.column_stack([kap["knows"], kap["attitude"], kap["trust"]])
+    sums = cell_sums(Y, d, cells, 2 * len(segs), shift=[0, None, 0])
+    assert sums.binary.tolist() == [True, False, True]
+    # R: svymean(~knows, subset(dk, wave == "endline" & segment == "F18-24"), deff = TRUE)
+    check_mean("kap.knows_endline_F1824", sums.means()[0][2 * segs.index("F18-24") + 1])
+    # R: svychisq(~knows + wave, subset(dk, segment == "F25+"))
+    f25 = 2 * segs.index("F25+")
+    check_chisq("kap.chisq_knows_wave_F25", sums.chisq([(f25, f25 + 1)], variables=[0])[0][0])
+    # merged into waves: svychisq(~knows + wave, dk) and svychisq(~trust + wave, dk), NA dropped
+    waves = sums.merge(np.arange(2 * len(segs)) % 2)
+    check_chisq("kap.chisq_knows_wave", waves.chisq([(0, 1)], variables=[0])[0][0])
+    check_chisq("kap.chisq_trust_wave", waves.chisq([(0, 1)], variables=[2])[0][0])
+    check_chisq("kap_nofpc.chisq_knows_wave",
+                cell_sums(kap["knows"], d0, cells % 2, shift=0).chisq([(0, 1)])[0][0])
+    # merged into one cell: svymean(~attitude, dk, deff = TRUE), svymean(~trust, dk, na.rm = TRUE)
+    everyone = sums.merge(np.zeros(2 * len(segs), dtype=int)).means()
+    check_mean("kap.attitude", everyone[1][0])
+    check_mean("kap.trust_narm", everyone[2][0])
+
+
+def test_cell_sums_contrast_and_slope_reproduce_r(kap):
+    d = kap_design(kap)
+    endline = kap["wave"] == "endline"
+    # R: svyglm(knows ~ endline * treatment, dk): the interaction is a contrast of the four cell means
+    did_cells = 2 * endline + (kap["arm"] == "treatment")
+    [did] = cell_sums(kap["knows"], d, did_cells, squares=False).contrast([1, -1, -1, 1])
+    assert did.estimate == pytest.approx(ref("kap.glm_knows_did.coef[3]"), rel=REL)
+    assert did.se == pytest.approx(ref("kap.glm_knows_did.se[3]"), rel=REL)
+    assert did.p == pytest.approx(ref("kap.glm_knows_did.p[3]"), rel=1e-8)
+    assert did.df == ref("kap.glm_knows_did.df")
+    assert svycontrast_means(kap["knows"], d, did_cells, [1, -1, -1, 1]).se == pytest.approx(did.se, rel=1e-12)
+    # R: svyglm(knows ~ exposure, subset(dk, wave == "endline")): the slope over exposure cells
+    dose = np.where(endline, kap["exposure"], -1).astype(int)
+    levels = np.arange(dose.max() + 1)
+    [slope] = cell_sums(kap["knows"], d, dose, squares=False).slope(levels)
+    assert slope.estimate == pytest.approx(ref("kap.glm_knows_exposure_endline.coef[1]"), rel=REL)
+    assert slope.se == pytest.approx(ref("kap.glm_knows_exposure_endline.se[1]"), rel=REL)
+    assert slope.df == ref("kap.glm_knows_exposure_endline.df")
+    assert (slope.ci_low, slope.ci_high) == pytest.approx(
+        (ref("kap.glm_knows_exposure_endline.ci_low[1]"), ref("kap.glm_knows_exposure_endline.ci_high[1]")), rel=1e-8)
+
+
+def test_svyslope_fast_and_general_paths_agree_with_regression(kap):
+    d = kap_design(kap)
+    endline = kap["wave"] == "endline"
+    for x in (kap["exposure"], kap["exposure"] + 0.5):  # small integers: cells; otherwise row by row
+        r = svyslope(kap["attitude"], x, d, domain=endline)
+        m = svyglm_gaussian(kap["attitude"], x, d, names=["x"], domain=endline)
+        assert r.estimate == pytest.approx(m.coef[1], rel=1e-10)
+        assert r.se == pytest.approx(m.se[1], rel=1e-8)
+        assert r.df == m.df
+
+
+def test_cell_sums_merge_equals_summing_coarse_cells(kap):
+    d = kap_design(kap)
+    cells, segs = kap_cells(kap)
+    fine = cell_sums(kap["attitude"], d, cells, shift=3.0)
+    coarse = cell_sums(kap["attitude"], d, cells % 2, shift=3.0)
+    merged = fine.merge(np.arange(2 * len(segs)) % 2)
+    for name in ("a", "b", "c", "n"):
+        np.testing.assert_allclose(getattr(merged, name), getattr(coarse, name), rtol=1e-12)
+    left_out = fine.merge(np.where(np.arange(2 * len(segs)) < 2, -1, np.arange(2 * len(segs)) % 2), 2)
+    assert left_out.rows.sum() == coarse.rows.sum() - fine.rows[:2].sum()
+
+
+def test_cell_sums_checks_its_input(kap):
+    d = kap_design(kap)
+    cells, _ = kap_cells(kap)
+    with pytest.raises(ValueError, match="integer codes"):
+        cell_sums(kap["knows"], d, cells.astype(float))
+    with pytest.raises(ValueError, match="n_cells - 1"):
+        cell_sums(kap["knows"], d, cells, 2)
+    with pytest.raises(ValueError, match="one value per variable"):
+        cell_sums(np.column_stack([kap["knows"], kap["attitude"]]), d, cells, shift=[0])
+    with pytest.raises(ValueError, match="0/1"):
+        cell_sums(kap["attitude"], d, cells).chisq([(0, 1)])
+    with pytest.raises(ValueError, match="0/1"):  # 0/1 values summed around a shift are not exact weights
+        cell_sums(kap["knows"], d, cells).chisq([(0, 1)])
+
+
+def test_cell_sums_leave_out_negative_cells_and_missing_values():
+    d = Design(clusters=[1, 1, 2, 2, 3, 3])
+    y = np.array([1.0, np.nan, 0.0, 1.0, 1.0, 0.0])
+    s = cell_sums(y, d, [0, 0, -1, 0, 0, 0], shift=0)
+    assert s.rows.tolist() == [[4]]
+    [[m]] = s.means()
+    assert m.estimate == pytest.approx(0.75) and m.n == 4
 
 
 def test_docstring_examples_run():
