@@ -918,9 +918,10 @@ class _Reader:
                 found = frozenset(m.strip() for m in _RE_REF.findall(text))
                 if found:
                     refs.append((row, row.headers.get((field, lang), field), found))
-        if fields["default"] and "${" in fields["default"]:
-            found = frozenset(m.strip() for m in _RE_REF.findall(fields["default"]))
-            refs.append((row, row.header("default"), found))
+        for column in ("default", "appearance"):  # pyxform checks ${name} in every column
+            text = row.get(column)
+            if text and "${" in text:
+                refs.append((row, row.header(column), frozenset(m.strip() for m in _RE_REF.findall(text))))
 
         domain = row.get("kap_domain")
         if domain is not None:

@@ -460,6 +460,8 @@ MALFORMED = [
      None, None, ("survey", 2, "relevant"), "${zz} refers to no question"),
     ("unknown reference in a label", [["type", "name", "label::English (en)"], ["note", "n", "Hi ${who}"]], None, None,
      ("survey", 2, "label::English (en)"), "${who} refers to no question"),
+    ("unknown reference in an appearance", [H + ["appearance"], ["text", "a", "A", "${zz}"]], None, None,
+     ("survey", 2, "appearance"), "${zz} refers to no question"),  # pyxform refuses it (found by the fuzz test)
     ("calculate without calculation", [H, ["calculate", "c"]], None, None, ("survey", 2, "calculation"), "has no calculation"),
     ("question without label", [H, ["text", "a"]], None, None, ("survey", 2, "label"), "has no label"),
     ("unsupported column in use", [H + ["image"], ["note", "n", "N", "x.png"]], None, None,
