@@ -271,6 +271,7 @@ def main() -> None:
         url, drop = _database(args.database, tmp)
         try:
             survey_id = _prepare(url)
+            load_before = os.getloadavg()[0]
             child = subprocess.run([sys.executable, __file__, "--child", url, str(survey_id), str(path), str(path_b)],
                                    capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
             if child.returncode:
@@ -291,7 +292,8 @@ def main() -> None:
     print(f"  one pass --yes: {single['total_s']:6.1f} s  (another file)  {single['created']:,} created, "
           f"{single['rows'] / single['total_s']:,.0f} rows/s; CPU {single['cpu_s']} s")
     print(f"  peak RSS      : {figures['peak_rss_mib']:.0f} MiB (the import process, all three imports)")
-    print(f"  load average  : {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (CPU seconds are this process's own)")
+    print(f"  load average  : {load_before:.1f} before, {os.getloadavg()[0]:.1f} after, on {os.cpu_count()} CPUs "
+          "(CPU seconds are the import process's own; PostgreSQL's server works in other processes)")
     no_duplicates = again["created"] == 0 and again["stored_in_db"] == first["created"] == args.rows - first["bad"]
     fastest = min(first["total_s"], single["total_s"])
     print(f"  nothing duplicated: {'yes' if no_duplicates else 'NO'}; "

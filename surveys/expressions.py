@@ -158,6 +158,7 @@ __all__ = [
     "Binary",
     "Call",
     "Current",
+    "Evaluator",
     "Expr",
     "ExpressionError",
     "FieldRef",
@@ -1042,6 +1043,81 @@ def evaluate(
     day = today if today is not None else datetime.date.today()
     ctx = _Context(fields, _field_value(".", current), day.isoformat())
     return expr._eval(ctx)
+
+
+# Value types whose equal values always give the same field text (True == 1, so bool is not one).
+_PLAIN_TYPES = frozenset({str, int, float, type(None)})
+
+
+class Evaluator:
+    """One tree made ready to be evaluated many times, with the results of :func:`evaluate`.
+
+    ``Evaluator(expr)(values, current=..., today=...)`` returns what
+    ``evaluate(expr, values, current=..., today=...)`` returns and raises what it
+    raises; only the work is shared between calls: the referenced names are
+    found once, and results are remembered for up to ``memo`` distinct inputs.
+    Evaluation is a pure function of the referenced values (as field text), of
+    ``.`` when the tree reads it and of ``today()`` when the tree calls it, so
+    a remembered result is the result.  Inputs are remembered as given when
+    they are ``str``, ``int``, ``float`` or ``None`` (equal ones give equal
+    text), else as their text; errors are never remembered, nor are texts
+    longer than 64 characters (the memo stays small).
+
+    Python only: the browser evaluates each field once per change and needs no
+    equivalent in ``xlsexpr.js``.
+    """
+
+    __slots__ = ("expr", "names", "_uses_current", "_uses_today", "_memo", "_memo_size")
+
+    _MEMO_TEXT = 64
+
+    def __init__(self, expr: Expr, *, memo: int = 256) -> None:
+        if not isinstance(expr, Expr):
+            raise TypeError("Evaluator() expects a tree from parse(); call parse() first")
+        self.expr = expr
+        self.names = tuple(dict.fromkeys(_iter_references(expr)))
+        nodes = list(_iter_nodes(expr))
+        self._uses_current = any(
+            isinstance(node, Current)
+            or (isinstance(node, Call) and node.name in ("string-length", "number") and not node.args)
+            for node in nodes)
+        self._uses_today = any(isinstance(node, Call) and node.name == "today" for node in nodes)
+        self._memo: dict[tuple, Value] = {}
+        self._memo_size = memo
+
+    def __call__(
+        self,
+        values: Mapping[str, str | list[str] | None],
+        *,
+        current: str | list[str] | None = None,
+        today: datetime.date | None = None,
+    ) -> Value:
+        plain = _PLAIN_TYPES
+        given = []
+        for name in self.names:  # in source order, converting as evaluate() does: the same first error
+            if name not in values:
+                raise ExpressionError(f"unknown field ${{{name}}}")
+            value = values[name]
+            given.append(value if value.__class__ in plain else _field_value(name, value))
+        own = current if current.__class__ in plain else _field_value(".", current)
+        day = today if today is not None else datetime.date.today()
+        if not self._memo_size or not isinstance(day, datetime.date):
+            return self._run(given, own, day)
+        key = (tuple(given), own if self._uses_current else None, day if self._uses_today else None)
+        found = self._memo.get(key, self)
+        if found is not self:
+            return found  # type: ignore[return-value]
+        result = self._run(given, own, day)
+        limit = self._MEMO_TEXT
+        if all(not isinstance(v, str) or len(v) <= limit for v in given) and (not isinstance(own, str) or len(own) <= limit):
+            if len(self._memo) >= self._memo_size:
+                self._memo.clear()
+            self._memo[key] = result
+        return result
+
+    def _run(self, given: list[Any], own: Any, day: datetime.date) -> Value:
+        fields = {name: _field_value(name, value) for name, value in zip(self.names, given)}
+        return self.expr._eval(_Context(fields, _field_value(".", own), day.isoformat()))
 
 
 def _equal(a: Value, b: Value) -> bool:

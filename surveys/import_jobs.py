@@ -34,6 +34,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import operator
 import os
 import re
 import secrets
@@ -47,8 +48,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from pydantic import ValidationError
-from sqlalchemy import bindparam, select
-from sqlalchemy.engine import Engine
+from sqlalchemy import String, any_, bindparam, select
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect, Engine
 from sqlmodel import Session, col
 
 from surveys import rules, service
@@ -250,11 +252,13 @@ def _stored(session: Session, uuids: list[str]) -> dict[str, tuple[int, str, int
     """uuid -> (survey id, content hash, instrument version id) of those already stored."""
     if not uuids:
         return {}
-    rows = session.execute(
-        select(Submission.uuid, Submission.survey_id, Submission.content_hash, Submission.instrument_version_id)
-        .where(col(Submission.uuid).in_(uuids))
-    ).all()
-    return {u: (s, h, v) for u, s, h, v in rows}
+    query = select(Submission.uuid, Submission.survey_id, Submission.content_hash, Submission.instrument_version_id)
+    if session.get_bind().dialect.name == "postgresql":
+        # One array parameter: psycopg would parse an IN list of 500 parameters afresh for every batch.
+        query = query.where(col(Submission.uuid) == any_(bindparam("uuids", uuids, type_=postgresql.ARRAY(String))))
+    else:
+        query = query.where(col(Submission.uuid).in_(uuids))
+    return {u: (s, h, v) for u, s, h, v in session.execute(query).all()}
 
 
 def _check_wave_option(rows: _Rows, wave: str | None) -> None:
@@ -340,11 +344,13 @@ def store_file(*, engine: Engine, survey_id: int, source: Any, filename: str, wa
     are skipped, and counted in ``report`` when no check ran before (``report`` is None).
 
     New rows are checked, hashed and flagged exactly as :func:`surveys.service.submit` does
-    (same rules, same design hash, source ``import``) and inserted many at a time in one
-    statement inside a SAVEPOINT (``ON CONFLICT (uuid) DO NOTHING``). Every other row goes
-    through ``submit()`` itself, in its own SAVEPOINT: ids already stored with other content
-    (conflicts, corrections), ids that another request stored since the batch was read, and
-    every row of a batch whose multi-row insert failed.
+    (same rules, same design hash, source ``import``) and inserted a batch at a time inside a
+    SAVEPOINT, as one ``executemany`` of ``INSERT ... ON CONFLICT (uuid) DO NOTHING`` (psycopg
+    sends it as one pipeline, sqlite3 runs it in C). The batch is kept only if every row was
+    inserted. Every other row goes through ``submit()`` itself, in its own SAVEPOINT: ids
+    already stored with other content (conflicts, corrections), and every row of a batch whose
+    bulk insert failed or inserted fewer rows than it was given (another request stored one of
+    those ids since the batch was read: ``submit()`` then tells a resend from a conflict).
     """
     checked_before = report is not None
     report = report or ImportReport()
@@ -355,7 +361,7 @@ def store_file(*, engine: Engine, survey_id: int, source: Any, filename: str, wa
             raise ImportFileError([f"Survey {survey_id} no longer exists."])
         rows = _Rows(session, survey)
         _check_wave_option(rows, wave)
-        insert = _insert_statement(engine.dialect.name)
+        insert = _insert_statement(engine.dialect)
         done = 0
         with read_responses(source, spec=rows.spec, filename=filename, mapping=mapping or {}, wave=wave) as reader:
             if not checked_before:
@@ -376,13 +382,70 @@ def store_file(*, engine: Engine, survey_id: int, source: Any, filename: str, wa
     return report
 
 
-def _insert_statement(dialect: str) -> Any:
-    table = Submission.__table__
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert  # noqa: PLC0415
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert  # noqa: PLC0415
-    return dialect_insert(table).on_conflict_do_nothing(index_elements=["uuid"]).returning(table.c.uuid)
+def _insert_statement(dialect: Dialect) -> _BulkInsert:
+    return _BulkInsert(dialect)
+
+
+class _BulkInsert:
+    """``INSERT INTO submission ... ON CONFLICT (uuid) DO NOTHING`` for many rows at once.
+
+    Called with the session and a list of column -> value dicts (all with the same keys), it
+    returns how many rows went in. No RETURNING: with it SQLAlchemy renders one multi-row
+    VALUES statement per batch, which psycopg must parse afresh every time (too many
+    parameters to cache); the row count says whether every row went in.
+
+    The statement is compiled once and run as one DBAPI ``executemany`` of rows whose values
+    went through their column types' bind processors, as SQLAlchemy would pass them: it does
+    the same per row, with much more work around it. When the compiled statement would need
+    anything else (a column default computed at execution), the rows go through
+    ``session.execute`` instead.
+    """
+
+    def __init__(self, dialect: Dialect) -> None:
+        if dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert  # noqa: PLC0415
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert  # noqa: PLC0415
+        self.dialect = dialect
+        self.statement = (dialect_insert(Submission.__table__).on_conflict_do_nothing(index_elements=["uuid"])
+                          .execution_options(preserve_rowcount=True))
+        self._plans: dict[tuple[str, ...], Any] = {}
+
+    def __call__(self, session: Session, rows: list[dict[str, Any]]) -> int:
+        keys = tuple(rows[0])
+        if keys not in self._plans:
+            self._plans[keys] = self._plan(keys)
+        plan = self._plans[keys]
+        if plan is None:
+            return session.execute(self.statement, rows).rowcount
+        sql, positional, get, processed = plan
+        params: list[Any] = []
+        for row in rows:
+            if positional:
+                values = list(get(row))
+                for i, process in processed:
+                    values[i] = process(values[i])
+                params.append(tuple(values))
+            else:
+                values = dict(row)
+                for key, process in processed:
+                    values[key] = process(values[key])
+                params.append(values)
+        result = session.connection().exec_driver_sql(sql, params, execution_options={"preserve_rowcount": True})
+        return result.rowcount
+
+    def _plan(self, keys: tuple[str, ...]) -> Any:
+        """(SQL, positional, getter of the values in order, [(index or key, bind processor)]), or None."""
+        table = Submission.__table__
+        compiled = self.statement.compile(dialect=self.dialect, column_keys=list(keys), for_executemany=True)
+        binds = {name: bind.key for bind, name in compiled.bind_names.items()}
+        if (compiled.insert_prefetch or compiled.postfetch or compiled.returning or set(binds.values()) != set(keys)
+                or any(name != key for name, key in binds.items())):
+            return None  # something the DBAPI alone cannot do: let SQLAlchemy run it
+        order = list(compiled.positiontup) if compiled.positional else list(keys)
+        processors = [(i if compiled.positional else key, process) for i, key in enumerate(order)
+                      if (process := table.c[key].type.dialect_impl(self.dialect).bind_processor(self.dialect))]
+        return compiled.string, compiled.positional, operator.itemgetter(*order), processors
 
 
 def _store_batch(session: Session, rows: _Rows, batch: list[ParsedRow], insert: Any, report: ImportReport, *,
@@ -432,23 +495,26 @@ def _store_batch(session: Session, rows: _Rows, batch: list[ParsedRow], insert: 
         else:
             slow.append((row, data, wave))  # a correction's earlier content, or a conflict: submit() decides
     if new:
-        inserted: set[str] | None = None
+        added = [values for *_, values in new]
+        whole = False
         savepoint = session.begin_nested()
         try:
-            inserted = set(session.execute(insert, [values for *_, values in new]).scalars().all())
+            whole = insert(session, added) == len(added)
         except Exception:
             savepoint.rollback()
-            log.exception("multi-row insert of an import into survey %s failed; storing row by row", rows.survey.id)
+            log.exception("bulk insert of an import into survey %s failed; storing row by row", rows.survey.id)
         else:
-            savepoint.commit()
-        if inserted is None:
-            slow.extend((row, data, wave) for row, data, wave, _ in new)
-        else:
-            report.created += len(inserted)
+            if whole:
+                savepoint.commit()
+            else:  # some id was stored since the batch was read (another import, a phone): submit() decides
+                savepoint.rollback()
+        if whole:
+            report.created += len(added)
             if count:
-                report.new += len(inserted)
-            slow.extend((row, data, wave) for row, data, wave, values in new if values["uuid"] not in inserted)
-            _refresh_panel_flags(session, [values for *_, values in new if values["uuid"] in inserted])
+                report.new += len(added)
+            _refresh_panel_flags(session, added)
+        else:
+            slow.extend((row, data, wave) for row, data, wave, _ in new)
     for row, data, wave in slow:
         _store_one(session, rows.survey, wave, data, row, report, count=count)
 

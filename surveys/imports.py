@@ -99,6 +99,11 @@ _INT_RE = re.compile(r"^[+-]?\d+(?:\.0*)?$")
 _DECIMAL_RE = re.compile(r"^[+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+)$")
 _DATE_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[T ].*)?$")
 _MAX_UUID = 64
+_UNREMEMBERED_TYPES = frozenset({"text", "start", "end", "username", "deviceid"})
+_LOOKUP = dict.__getitem__  # on a _CellMemo: converts a cell not seen yet
+_ANSWERED = operator.itemgetter(1)  # (code, value) pairs with a value
+_MEMO_SIZE = 4096
+_MEMO_TEXT = 64
 _SHOWN_VALUE = 60
 
 
@@ -347,6 +352,40 @@ def _converter(spec: InstrumentSpec, item: ItemSpec) -> Converter:
     return as_text
 
 
+class _CellMemo(dict):
+    """Cell text -> what the column's converter makes of it, ``""`` for an unanswered cell.
+
+    A converter is a pure function of the cell, so what a cell gave is remembered (choice
+    names, numbers, dates: a few distinct cells in 100,000 rows); for free text and times,
+    which are seldom the same twice, only blank cells are. Looking up a cell not seen yet
+    converts it (``__missing__``); a cell that cannot be converted gives ``""``, is not
+    remembered, and its problem is added to ``errors``.
+    """
+
+    __slots__ = ("code", "column", "convert", "errors", "keep")
+
+    def __init__(self, code: str, column: str, convert: Converter, errors: list, keep: bool) -> None:
+        super().__init__()
+        self.code, self.column, self.convert, self.errors, self.keep = code, column, convert, errors, keep
+
+    def __missing__(self, text: str) -> str:
+        if text in _EMPTY or text.isspace():
+            value = ""
+        else:
+            value, error = self.convert(text)
+            if error is not None:
+                self.errors.append((self.code, self.column, text, error))
+                return ""
+            if not self.keep:
+                return value or ""
+            value = value or ""
+        if len(text) <= _MEMO_TEXT:
+            if len(self) >= _MEMO_SIZE:
+                self.clear()
+            self[text] = value
+        return value
+
+
 # --- the column plan ------------------------------------------------------------------------
 
 
@@ -505,15 +544,25 @@ class _RowBuilder:
         self.wave = wave
         self.id_index = index[plan.id_column] if plan.id_column else None
         self.submitted_index = index[plan.submitted_column] if plan.submitted_column else None
-        self.items = [(code, col, index[col], _converter(spec, items[code])) for code, col in plan.items.items()]
+        self.items = [(code, col, index[col]) for code, col in plan.items.items()]
+        # Item cells are converted in one pass at C speed: a lookup in each column's memo, the
+        # answered ones kept; conversions and their problems happen only for cells not seen yet.
+        self.errors: list[tuple[str, str, str, str]] = []
+        self.codes = tuple(code for code, _, _ in self.items)
+        self.memos = tuple(_CellMemo(code, col, _converter(spec, items[code]), self.errors,
+                                     keep=items[code].type not in _UNREMEMBERED_TYPES)
+                           for code, col, _ in self.items)
+        self.item_cells = _getter([i for _, _, i in self.items])
         self.splits = [
             (code, [(choice, col, index[col]) for choice, col in self._ordered(spec, items[code], cols)])
             for code, cols in plan.splits.items()
         ]
-        self.design = [(name, col, index[col]) for name, col in plan.design.items()]
+        # (field, column, index, memo of cell -> outcome): times are seldom the same twice
+        self.design = [(name, col, index[col], None if name in ("start", "end") else {})
+                       for name, col in plan.design.items()]
         self.width = len(plan.header)
-        used = sorted({i for *_, i, _ in self.items} | {i for _, cs in self.splits for *_, i in cs}
-                      | {i for *_, i in self.design})
+        used = sorted({i for _, _, i in self.items} | {i for _, cs in self.splits for *_, i in cs}
+                      | {i for _, _, i, _ in self.design})
         self.used = operator.itemgetter(*used) if used else (lambda cells: ())
         # submission id -> (row, fingerprint) of its first row, to catch repeats within the file
         self.seen: dict[str, tuple[int, int]] = {}
@@ -526,17 +575,11 @@ class _RowBuilder:
     def build(self, row: int, cells: list[str]) -> ParsedRow:
         if len(cells) < self.width:
             cells = cells + [""] * (self.width - len(cells))
+        answers: dict[str, str] = dict(filter(_ANSWERED, zip(self.codes, map(_LOOKUP, self.memos, self.item_cells(cells)))))
         problems: list[RowProblem] = []
-        answers: dict[str, str] = {}
-        for code, col, i, convert in self.items:
-            text = cells[i]
-            if text in _EMPTY or text.isspace():
-                continue
-            value, error = convert(text)
-            if error is not None:
-                problems.append(RowProblem(row, error, code, col, _shown(text)))
-            elif value:
-                answers[code] = value
+        if self.errors:  # in item order, as the lookups went
+            problems.extend(RowProblem(row, error, code, col, _shown(text)) for code, col, text, error in self.errors)
+            self.errors.clear()
         for code, choices in self.splits:
             chosen = []
             for choice, col, i in choices:
@@ -550,40 +593,25 @@ class _RowBuilder:
 
         design: dict[str, Any] = {}
         wave = self.wave or ""
-        for name, col, i in self.design:
-            text = cells[i].strip()
-            if text in _EMPTY:
+        for name, col, i, memo in self.design:
+            raw = cells[i]
+            outcome = memo.get(raw) if memo is not None else None
+            if outcome is None:
+                outcome = _design_cell(name, raw)
+                if memo is not None and len(raw) <= _MEMO_TEXT:
+                    if len(memo) >= _MEMO_SIZE:
+                        memo.clear()
+                    memo[raw] = outcome
+            if not outcome:
                 continue
-            if name == "wave":
+            kind = outcome[0]
+            if kind == "set":
+                design[outcome[1]] = outcome[2]
+            elif kind == "wave":
                 if not self.wave:
-                    wave = text
-            elif name == "weight":
-                try:
-                    weight = float(text.replace(",", "."))
-                except ValueError:
-                    weight = math.nan
-                if not (math.isfinite(weight) and weight > 0):
-                    problems.append(RowProblem(row, f"weight {_shown(text)!r} is not a positive number", "weight", col, _shown(text)))
-                else:
-                    design["weight"] = weight
-            elif name == "arm":
-                arm = text.lower()
-                if arm not in ARMS:
-                    problems.append(RowProblem(row, f"arm {_shown(text)!r} is not intervention or comparison", "arm", col, _shown(text)))
-                else:
-                    design["arm"] = arm
-            elif name in ("start", "end"):
-                moment = _parse_datetime(text)
-                if moment is None:
-                    problems.append(RowProblem(row, f"{name} {_shown(text)!r} is not a date and time (ISO 8601)", name, col, _shown(text)))
-                else:
-                    design["started_at" if name == "start" else "ended_at"] = moment
+                    wave = outcome[1]
             else:
-                limit = _TEXT_LIMITS[name]
-                if len(text) > limit:
-                    problems.append(RowProblem(row, f"{name} is longer than {limit} characters", name, col, _shown(text)))
-                else:
-                    design["enumerator_name" if name == "enumerator" else name] = text
+                problems.append(RowProblem(row, outcome[1], name, col, outcome[2]))
         if not wave:
             problems.append(RowProblem(row, "no wave: choose one for the import or add a wave column", "wave"))
         elif len(wave) > _TEXT_LIMITS["wave"]:
@@ -612,6 +640,47 @@ class _RowBuilder:
                                               "uuid", self.plan.id_column, uuid))
         return ParsedRow(row=row, uuid=uuid, wave=wave, answers=answers, design=design,
                          submitted_at=submitted_at, problems=problems, duplicate_of=duplicate_of)
+
+
+def _design_cell(name: str, raw: str) -> tuple:
+    """What a design cell gives: () when empty, ("set", key, value), ("wave", name) or ("problem", message, shown)."""
+    text = raw.strip()
+    if text in _EMPTY:
+        return ()
+    if name == "wave":
+        return ("wave", text)
+    if name == "weight":
+        try:
+            weight = float(text.replace(",", "."))
+        except ValueError:
+            weight = math.nan
+        if not (math.isfinite(weight) and weight > 0):
+            return ("problem", f"weight {_shown(text)!r} is not a positive number", _shown(text))
+        return ("set", "weight", weight)
+    if name == "arm":
+        arm = text.lower()
+        if arm not in ARMS:
+            return ("problem", f"arm {_shown(text)!r} is not intervention or comparison", _shown(text))
+        return ("set", "arm", arm)
+    if name in ("start", "end"):
+        moment = _parse_datetime(text)
+        if moment is None:
+            return ("problem", f"{name} {_shown(text)!r} is not a date and time (ISO 8601)", _shown(text))
+        return ("set", "started_at" if name == "start" else "ended_at", moment)
+    limit = _TEXT_LIMITS[name]
+    if len(text) > limit:
+        return ("problem", f"{name} is longer than {limit} characters", _shown(text))
+    return ("set", "enumerator_name" if name == "enumerator" else name, text)
+
+
+def _getter(indices: list[int]) -> Callable[[list[str]], tuple[str, ...]]:
+    """``operator.itemgetter`` that always returns a tuple."""
+    if not indices:
+        return lambda cells: ()
+    if len(indices) == 1:
+        only = indices[0]
+        return lambda cells: (cells[only],)
+    return operator.itemgetter(*indices)
 
 
 # --- files ----------------------------------------------------------------------------------

@@ -61,12 +61,12 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from surveys import expressions
-from surveys.spec import CHOICE_TYPES, LIKERT_TYPES, METADATA_TYPES, InstrumentSpec, ItemSpec, SectionSpec
+from surveys.spec import CHOICE_TYPES, LIKERT_TYPES, METADATA_TYPES, InstrumentSpec, ItemSpec
 
 __all__ = [
     "ANSWERABLE_TYPES",
@@ -163,9 +163,13 @@ def label(labels: Mapping[str, str], lang: str | None, default_lang: str | None 
     return fallback
 
 
+# json.dumps() with these options builds a new encoder on every call; one is enough.
+_CANONICAL_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def canonical_json(value: Any) -> str:
     """JSON with sorted keys and no spaces: the same data always gives the same text."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return _CANONICAL_ENCODER.encode(value)
 
 
 def content_hash(answers: Mapping[str, Any], design: Mapping[str, Any]) -> str:
@@ -180,19 +184,6 @@ def _parsed(text: str) -> expressions.Expr | None:
         return expressions.parse(text)
     except expressions.ExpressionError:
         return None
-
-
-def _true(text: str | None, values: Mapping[str, Any], *, current: Any = None, today: _dt.date | None = None) -> bool:
-    """Whether an expression holds; empty or unusable expressions hold."""
-    if not text or not text.strip():
-        return True
-    tree = _parsed(text)
-    if tree is None:
-        return True
-    try:
-        return expressions.truthy(expressions.evaluate(tree, values, current=_expr_value(current), today=today))
-    except (expressions.ExpressionError, TypeError):
-        return True
 
 
 def _expr_value(value: Any) -> Any:
@@ -215,23 +206,12 @@ def _number_text(value: float) -> str:
     return repr(value)
 
 
-def _calculate(text: str | None, values: Mapping[str, Any], today: _dt.date | None) -> str | None:
-    tree = _parsed(text) if text else None
-    if tree is None:
-        return None
-    try:
-        result = expressions.evaluate(tree, values, today=today)
-    except (expressions.ExpressionError, TypeError):
-        return None
-    if isinstance(result, bool):
-        return "true" if result else "false"
-    if isinstance(result, float):
-        return None if math.isnan(result) else _number_text(result)
-    return result or None
-
-
 def _blank(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip()) or (isinstance(value, (list, tuple)) and not value)
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    return isinstance(value, (list, tuple)) and not value
 
 
 def _choice_names(spec: InstrumentSpec, item: ItemSpec) -> list[str]:
@@ -248,81 +228,257 @@ def _as_name(value: Any) -> str | None:
     return None
 
 
-def _canonical(spec: InstrumentSpec, item: ItemSpec, value: Any) -> Any:
-    """The canonical form of a non-blank answer; ``ValueError`` says what is wrong with it."""
-    t = item.type
-    if t in CHOICE_TYPES:
-        names = _choice_names(spec, item)
-        if t == "multiple_choice":
-            raw = value.split() if isinstance(value, str) else value
-            if not isinstance(raw, (list, tuple)):
-                raise ValueError("must be a list of choices")
-            chosen = []
-            for v in raw:
-                name = _as_name(v)
-                if name is None:
-                    raise ValueError(f"{v!r} is not a choice name")
-                chosen.append(name)
-            unknown = [n for n in chosen if n not in names]
-            if unknown:
-                raise ValueError(f"{', '.join(repr(u) for u in unknown)} not in list '{item.choice_list}' "
-                                 f"(choices: {', '.join(names)})")
-            return [n for n in names if n in set(chosen)]
-        name = _as_name(value)
+# --- the plan of an instrument: what every check needs, worked out once per spec ----------------
+#
+# check_answers and quality_flags run for every submission and every imported row; what they
+# need from the spec (items by code, choice names, parsed expressions, Likert items by section)
+# never changes for a spec, so it is built once and kept in a small cache.
+
+Canonical = Callable[[Any], Any]
+
+
+def _holds(evaluator: expressions.Evaluator | None, values: Mapping[str, Any], current: Any,
+           today: _dt.date | None) -> bool:
+    """Whether a relevant / constraint holds; empty, unusable or failing expressions hold."""
+    if evaluator is None:
+        return True
+    if current is not None and current.__class__ not in _EXPR_TYPES:
+        current = _expr_value(current)
+    try:
+        return expressions.truthy(evaluator(values, current=current, today=today))
+    except (expressions.ExpressionError, TypeError):
+        return True
+
+
+_EXPR_TYPES = frozenset({str, list, int, float})  # what _expr_value leaves as it is
+
+
+def _evaluator(text: str | None) -> expressions.Evaluator | None:
+    """The expression ready to evaluate; None when it is empty or does not parse (it then holds)."""
+    if not text or not text.strip():
+        return None
+    tree = _parsed(text)
+    return None if tree is None else expressions.Evaluator(tree)
+
+
+def _calculation(text: str | None) -> expressions.Evaluator | None:
+    tree = _parsed(text) if text else None
+    return None if tree is None else expressions.Evaluator(tree)
+
+
+def _calculate(evaluator: expressions.Evaluator | None, values: Mapping[str, Any], today: _dt.date | None) -> str | None:
+    if evaluator is None:
+        return None
+    try:
+        result = evaluator(values, today=today)
+    except (expressions.ExpressionError, TypeError):
+        return None
+    if isinstance(result, bool):
+        return "true" if result else "false"
+    if isinstance(result, float):
+        return None if math.isnan(result) else _number_text(result)
+    return result or None
+
+
+def _choice_canonical(item: ItemSpec, names: tuple[str, ...]) -> Canonical:
+    known = frozenset(names)
+    listed = ", ".join(names)
+
+    def single(value: Any) -> str:
+        name = value.strip() if isinstance(value, str) else _as_name(value)
         if name is None:
             raise ValueError("must be one choice name")
-        if name not in names:
-            raise ValueError(f"{name!r} is not a choice of list '{item.choice_list}' (choices: {', '.join(names)})")
+        if name not in known:
+            raise ValueError(f"{name!r} is not a choice of list '{item.choice_list}' (choices: {listed})")
         return name
+
+    def multiple(value: Any) -> list[str]:
+        raw = value.split() if isinstance(value, str) else value
+        if not isinstance(raw, (list, tuple)):
+            raise ValueError("must be a list of choices")
+        chosen = []
+        for v in raw:
+            name = _as_name(v)
+            if name is None:
+                raise ValueError(f"{v!r} is not a choice name")
+            chosen.append(name)
+        unknown = [n for n in chosen if n not in known]
+        if unknown:
+            raise ValueError(f"{', '.join(repr(u) for u in unknown)} not in list '{item.choice_list}' "
+                             f"(choices: {listed})")
+        picked = set(chosen)
+        return [n for n in names if n in picked]
+
+    return multiple if item.type == "multiple_choice" else single
+
+
+def _integer(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError("must be a whole number")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and _INT_RE.fullmatch(value.strip()):
+        number = int(value.strip())
+    else:
+        raise ValueError(f"{value!r} is not a whole number")
+    if abs(number) >= _MAX_INT:
+        raise ValueError("is too large")
+    return number
+
+
+def _decimal(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError("must be a number")
+    if isinstance(value, (int, float)):
+        number = float(value)
+    elif isinstance(value, str) and _DEC_RE.fullmatch(value.strip().replace(",", ".")):
+        number = float(value.strip().replace(",", "."))
+    else:
+        raise ValueError(f"{value!r} is not a number")
+    if not math.isfinite(number) or abs(number) >= _MAX_INT:
+        raise ValueError("is not a finite number")
+    return number
+
+
+def _date(value: Any) -> str:
+    if isinstance(value, _dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, _dt.date):
+        return value.isoformat()
+    text = value.strip()[:10] if isinstance(value, str) else None
+    if text is None or not _DATE_RE.fullmatch(text) or (isinstance(value, str) and len(value.strip()) > 10
+                                                         and value.strip()[10] not in "T "):
+        raise ValueError(f"{value!r} is not a date (YYYY-MM-DD)")
+    try:
+        return _dt.date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise ValueError(f"{value!r} is not a valid date") from None
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, (_dt.date, _dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ValueError("must be text")
+    text = value.strip() if isinstance(value, str) else _number_text(float(value))
+    if len(text) > _MAX_TEXT:
+        raise ValueError(f"is longer than {_MAX_TEXT} characters")
+    return text
+
+
+def _canonical_for(spec: InstrumentSpec, item: ItemSpec) -> Canonical | None:
+    """How a non-blank answer to ``item`` becomes canonical (``ValueError`` says what is wrong); None: no answer."""
+    t = item.type
+    if t in CHOICE_TYPES:
+        return _choice_canonical(item, tuple(_choice_names(spec, item)))
     if t == "integer":
-        if isinstance(value, bool):
-            raise ValueError("must be a whole number")
-        if isinstance(value, int):
-            number = value
-        elif isinstance(value, float) and value.is_integer():
-            number = int(value)
-        elif isinstance(value, str) and _INT_RE.fullmatch(value.strip()):
-            number = int(value.strip())
-        else:
-            raise ValueError(f"{value!r} is not a whole number")
-        if abs(number) >= _MAX_INT:
-            raise ValueError("is too large")
-        return number
+        return _integer
     if t == "decimal":
-        if isinstance(value, bool):
-            raise ValueError("must be a number")
-        if isinstance(value, (int, float)):
-            number = float(value)
-        elif isinstance(value, str) and _DEC_RE.fullmatch(value.strip().replace(",", ".")):
-            number = float(value.strip().replace(",", "."))
-        else:
-            raise ValueError(f"{value!r} is not a number")
-        if not math.isfinite(number) or abs(number) >= _MAX_INT:
-            raise ValueError("is not a finite number")
-        return number
+        return _decimal
     if t == "date":
-        if isinstance(value, _dt.datetime):
-            return value.date().isoformat()
-        if isinstance(value, _dt.date):
-            return value.isoformat()
-        text = value.strip()[:10] if isinstance(value, str) else None
-        if text is None or not _DATE_RE.fullmatch(text) or (isinstance(value, str) and len(value.strip()) > 10
-                                                             and value.strip()[10] not in "T "):
-            raise ValueError(f"{value!r} is not a date (YYYY-MM-DD)")
-        try:
-            return _dt.date.fromisoformat(text).isoformat()
-        except ValueError:
-            raise ValueError(f"{value!r} is not a valid date") from None
+        return _date
     if t == "text" or t in METADATA_TYPES:
-        if isinstance(value, (_dt.date, _dt.datetime)):
-            return value.isoformat()
-        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise ValueError("must be text")
-        text = value.strip() if isinstance(value, str) else _number_text(float(value))
-        if len(text) > _MAX_TEXT:
-            raise ValueError(f"is longer than {_MAX_TEXT} characters")
-        return text
-    raise ValueError(f"items of type {t} take no answer")  # pragma: no cover - note / calculate handled before
+        return _text
+    return None  # note, calculate: a value sent is ignored
+
+
+# One item as check_answers visits it.
+@dataclass(frozen=True, slots=True)
+class _ItemRule:
+    item: ItemSpec
+    code: str
+    calculate: bool
+    relevant: expressions.Evaluator | None
+    constraint: expressions.Evaluator | None  # None also when the constraint is blank: it holds
+    calculation: expressions.Evaluator | None
+    required: bool  # a relevant unanswered answer is refused
+
+
+# One section: its relevant and its items, in form order.
+@dataclass(frozen=True, slots=True)
+class _SectionRule:
+    relevant: expressions.Evaluator | None
+    items: tuple[_ItemRule, ...]
+    # (code, relevant, constraint, rule) of every item, unpacked in the hot loop; ``special``: only the items
+    # with something to check or compute (relevant, constraint, calculation, required)
+    steps: tuple[tuple[str, expressions.Evaluator | None, expressions.Evaluator | None, _ItemRule], ...]
+    special: tuple[tuple[str, expressions.Evaluator | None, expressions.Evaluator | None, _ItemRule], ...]
+    likert: tuple[str, ...]  # codes of its Likert items (straight-lining)
+    name: str  # how a flag names it
+
+
+# How the answers to one item code become canonical. The converters are pure, so what a text
+# gave is remembered (``memo``) for the types whose canonical value is immutable.
+@dataclass(frozen=True, slots=True)
+class _Converter:
+    convert: Canonical | None  # None: a value sent is ignored (note, calculate)
+    memo: dict[str, Any] | None  # answer text (not blank, valid) -> canonical value (never None)
+
+
+_MEMO_TYPES = CHOICE_TYPES - {"multiple_choice"} | {"integer", "decimal", "date"}
+_MEMO_SIZE = 4096
+_MEMO_TEXT = 64
+
+
+# Everything the checks need from one spec.
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    spec: InstrumentSpec  # held so that id(spec) is not reused while the plan is cached
+    canonical: dict[str, _Converter]  # by item code: the last item of a code wins, as it always did
+    memos: dict[str, dict[str, Any]]  # the converters' memos, by item code
+    codes: tuple[str, ...]
+    sections: tuple[_SectionRule, ...]
+    unique: bool  # no code is used twice (check_spec and the XLSForm reader refuse that, but a spec may hold it)
+    answerable: tuple[str, ...]  # questions, in form order (repeats kept)
+    dont_know: tuple[tuple[str, frozenset[str]], ...]  # choice questions offering a don't-know, and those choices
+
+
+def _build_plan(spec: InstrumentSpec) -> _Plan:
+    canonical = {it.code: _Converter(_canonical_for(spec, it), {} if it.type in _MEMO_TYPES else None)
+                 for it in spec.items()}
+    sections = []
+    for section in spec.sections:
+        items = tuple(
+            _ItemRule(item=it, code=it.code, calculate=it.type == "calculate", relevant=_evaluator(it.relevant),
+                      constraint=_evaluator(it.constraint) if it.constraint else None,
+                      calculation=_calculation(it.calculation) if it.type == "calculate" else None,
+                      required=it.required and it.type in ANSWERABLE_TYPES)
+            for it in section.items)
+        likert = tuple(it.code for it in section.items if it.type in LIKERT_TYPES)
+        name = label(section.labels, "en", spec.default_language, section.name or "a section")
+        steps = tuple((rule.code, rule.relevant, rule.constraint, rule) for rule in items)
+        special = tuple(step for step in steps
+                        if step[1] is not None or step[2] is not None or step[3].calculate or step[3].required)
+        sections.append(_SectionRule(relevant=_evaluator(section.relevant), items=items, steps=steps, special=special,
+                                     likert=likert, name=name))
+    dont_know = []
+    for it in spec.items():
+        if it.type in CHOICE_TYPES:
+            names = frozenset(n for n in _choice_names(spec, it) if n.lower() in DONT_KNOW_NAMES)
+            if names:
+                dont_know.append((it.code, names))
+    return _Plan(spec=spec, canonical=canonical, memos={c: v.memo for c, v in canonical.items() if v.memo is not None},
+                 codes=tuple(canonical), sections=tuple(sections),
+                 unique=len(canonical) == sum(len(section.items) for section in spec.sections),
+                 answerable=tuple(it.code for it in spec.items() if it.type in ANSWERABLE_TYPES),
+                 dont_know=tuple(dont_know))
+
+
+_PLANS: dict[int, _Plan] = {}
+_PLANS_KEPT = 64
+
+
+def _plan(spec: InstrumentSpec) -> _Plan:
+    """The spec's plan, built on first use. Specs are frozen and treated as read-only."""
+    plan = _PLANS.get(id(spec))
+    if plan is None or plan.spec is not spec:
+        plan = _build_plan(spec)
+        if len(_PLANS) >= _PLANS_KEPT:
+            _PLANS.clear()
+        _PLANS[id(spec)] = plan
+    return plan
 
 
 def _message(messages: Mapping[str, str], lang: str | None, default_lang: str) -> str:
@@ -360,49 +516,73 @@ def check_answers(
     """
     if not isinstance(answers, Mapping):
         raise AnswersInvalid([AnswerProblem("", "answers must be an object of item code -> answer")])
+    plan = _plan(spec)
     problems: list[AnswerProblem] = []
-    items = {it.code: it for it in spec.items()}
+    canonical = plan.canonical
+    memos = plan.memos.get
     given: dict[str, Any] = {}
     for code, value in answers.items():
-        item = items.get(code) if isinstance(code, str) else None
-        if item is None:
+        if value.__class__ is str:  # the usual case: a text seen before
+            memo = memos(code)
+            if memo is not None:
+                result = memo.get(value)
+                if result is not None:
+                    given[code] = result
+                    continue
+        found = canonical.get(code) if isinstance(code, str) else None
+        if found is None:
             problems.append(AnswerProblem(str(code), "is not an item of this instrument"))
             continue
-        if item.type in ("note", "calculate") or _blank(value):
+        convert, memo = found.convert, found.memo
+        if convert is None or value is None or _blank(value):
             continue
         try:
-            given[code] = _canonical(spec, item, value)
+            result = convert(value)
         except ValueError as err:
             problems.append(AnswerProblem(code, str(err)))
+            continue
+        given[code] = result
+        if memo is not None and value.__class__ is str and len(value) <= _MEMO_TEXT:
+            if len(memo) >= _MEMO_SIZE:
+                memo.clear()
+            memo[value] = result
 
-    values: dict[str, Any] = {code: given.get(code) for code in items}
+    values: dict[str, Any] = dict.fromkeys(plan.codes)
+    values.update(given)
     out: dict[str, Any] = {}
     dropped: list[str] = []
     failures: list[AnswerProblem] = []
     lang, default = language, spec.default_language
-    for section in spec.sections:
-        section_relevant = _true(section.relevant, values, today=today)
-        for item in section.items:
-            code = item.code
-            relevant = section_relevant and _true(item.relevant, values, today=today)
-            if not relevant:
+    given_get = given.get
+    # When every code is used once, an item with nothing to check or compute needs no visit: its
+    # value stays as given, and the answers kept are the values left at the end (see below).
+    quick = plan.unique
+    for section in plan.sections:
+        if section.relevant is not None and not _holds(section.relevant, values, None, today):
+            for rule in section.items:  # the section is skipped: none of its items is asked
+                if rule.code in given:
+                    dropped.append(rule.code)
+                values[rule.code] = None
+            continue
+        for code, relevant, constraint, rule in section.special if quick else section.steps:
+            if relevant is not None and not _holds(relevant, values, None, today):
                 if code in given:
                     dropped.append(code)
                 values[code] = None
                 continue
-            if item.type == "calculate":
-                result = _calculate(item.calculation, values, today)
-                values[code] = result
-                if result is not None:
-                    out[code] = result
-                continue
-            if code not in given:
-                if item.required and item.type in ANSWERABLE_TYPES and not any(p.code == code for p in problems):
-                    own = _message(item.required_message, lang, default)
+            value = given_get(code, given)
+            if value is given:  # not answered (or a calculation)
+                if rule.calculate:
+                    result = _calculate(rule.calculation, values, today)
+                    values[code] = result
+                    if result is not None:
+                        out[code] = result
+                elif rule.required and not any(p.code == code for p in problems):
+                    own = _message(rule.item.required_message, lang, default)
                     problems.append(AnswerProblem(code, "is required" + (f" ({own})" if own else "")))
                 continue
-            value = given[code]
-            if item.constraint and not _true(item.constraint, values, current=value, today=today):
+            if constraint is not None and not _holds(constraint, values, value, today):
+                item = rule.item
                 own = _message(item.constraint_message, lang, default)
                 shown = " ".join(value) if isinstance(value, list) else value
                 problem = AnswerProblem(
@@ -415,6 +595,10 @@ def check_answers(
             out[code] = value
     if problems:
         raise AnswersInvalid(problems)
+    if quick:
+        # The answers kept are, in form order, those of the relevant items (not relevant ones
+        # were set to None) and the calculations' results: no canonical value is None.
+        out = {code: value for code, value in values.items() if value is not None}
     return CheckedAnswers(answers=out, dropped=tuple(dropped), constraint_failures=tuple(failures))
 
 
@@ -430,32 +614,45 @@ def flag(code: str, message: str) -> dict[str, str]:
 
 def answered_count(spec: InstrumentSpec, answers: Mapping[str, Any]) -> int:
     """How many questions (not notes, calculations or metadata) have an answer."""
-    return sum(1 for it in spec.items() if it.type in ANSWERABLE_TYPES and not _blank(answers.get(it.code)))
-
-
-def _dk_choices(spec: InstrumentSpec, item: ItemSpec) -> set[str]:
-    return {n for n in _choice_names(spec, item) if n.lower() in DONT_KNOW_NAMES}
+    count = 0
+    for value in map(answers.get, _plan(spec).answerable):
+        if value is None:
+            continue
+        cls = value.__class__
+        if cls is str:
+            if value.strip():
+                count += 1
+        elif cls is int or cls is float or not _blank(value):
+            count += 1
+    return count
 
 
 def dont_know_counts(spec: InstrumentSpec, answers: Mapping[str, Any]) -> tuple[int, int]:
     """(don't-know answers, answered questions that offer a don't-know choice)."""
     dk = offered = 0
-    for it in spec.items():
-        if it.type not in CHOICE_TYPES or _blank(answers.get(it.code)):
+    get = answers.get
+    for code, names in _plan(spec).dont_know:
+        value = get(code)
+        if value is None:
             continue
-        names = _dk_choices(spec, it)
-        if not names:
+        if value.__class__ is str:  # the usual case, made quick: {value} & names is value in names
+            if value.strip():
+                offered += 1
+                if value in names:
+                    dk += 1
+            continue
+        if _blank(value):
             continue
         offered += 1
-        value = answers[it.code]
         chosen = set(value) if isinstance(value, (list, tuple)) else {value}
         if chosen & names:
             dk += 1
     return dk, offered
 
 
-def _straight_lined(section: SectionSpec, answers: Mapping[str, Any], minimum: int) -> tuple[int, str] | None:
-    likert = [answers[it.code] for it in section.items if it.type in LIKERT_TYPES and not _blank(answers.get(it.code))]
+def _straight_lined(likert_codes: Sequence[str], answers: Mapping[str, Any], minimum: int) -> tuple[int, str] | None:
+    likert = [value for value in map(answers.get, likert_codes)
+              if value is not None and (value.strip() if value.__class__ is str else not _blank(value))]
     if len(likert) >= minimum and len(set(likert)) == 1:
         return len(likert), str(likert[0])
     return None
@@ -482,6 +679,7 @@ def quality_flags(
     ``panel_repeats`` is how many submissions of the wave, this one included, carry
     ``respondent_code``: the service counts them.
     """
+    plan = _plan(spec)
     flags: list[dict[str, str]] = []
     answered = answered_count(spec, answers)
     if started_at is not None and ended_at is not None and answered:
@@ -492,11 +690,12 @@ def quality_flags(
         elif seconds < needed:
             flags.append(flag("too_short", f"{seconds:.0f} s for {answered} answers "
                                            f"(under {settings.min_seconds_per_answer:g} s per answer)."))
-    for section in spec.sections:
-        found = _straight_lined(section, answers, settings.straight_line_min_items)
+    for section in plan.sections:
+        if not section.likert:
+            continue  # no Likert item: never straight-lined
+        found = _straight_lined(section.likert, answers, settings.straight_line_min_items)
         if found:
-            name = label(section.labels, "en", spec.default_language, section.name or "a section")
-            flags.append(flag("straight_lining", f"All {found[0]} Likert items of {name} answered {found[1]!r}."))
+            flags.append(flag("straight_lining", f"All {found[0]} Likert items of {section.name} answered {found[1]!r}."))
     if respondent_code and panel_repeats > 1:
         flags.append(panel_repeat_flag(respondent_code, panel_repeats))
     dk, offered = dont_know_counts(spec, answers)

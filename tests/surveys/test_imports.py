@@ -334,6 +334,61 @@ def test_it_redoes_a_batch_row_by_row_when_the_multi_row_insert_fails(engine, ka
     assert report.created == 3 and count(engine) == 3
 
 
+def test_it_stores_a_clean_file_in_bulk_without_going_row_by_row(engine, kap, monkeypatch):
+    from surveys import service
+
+    def no_submit(**kwargs):
+        raise AssertionError("a new row went through submit()")
+
+    monkeypatch.setattr(service, "submit", no_submit)
+    report = store(engine, kap, kobo_csv([kobo_row() for _ in range(5)]), wave="baseline", batch_size=2)
+    assert report.created == 5 and report.bad == 0 and count(engine) == 5
+
+
+def test_it_lets_submit_decide_when_an_id_was_stored_after_the_batch_was_read(engine, kap, monkeypatch):
+    """Another import or a phone stores an id between the batch's look-up and its insert."""
+    same, changed, fresh = kobo_row(), kobo_row(), kobo_row()
+    store(engine, kap, kobo_csv([same, changed]), wave="baseline")
+    monkeypatch.setattr(import_jobs, "_stored", lambda session, uuids: {})  # the look-up saw none of them
+    other = dict(changed, **{"background/age": "61"})
+    report = store(engine, kap, kobo_csv([same, other, fresh]), wave="baseline")
+    assert report.created == 1 and report.already == 1 and report.kept_aside == 1 and report.conflicts == 1
+    assert count(engine) == 3 and count(engine, SubmissionConflict) == 1
+    with Session(engine) as s:
+        assert s.exec(select(func.count()).select_from(Submission).where(Submission.uuid == fresh["_uuid"])).one() == 1
+
+
+def test_a_row_stored_in_bulk_is_the_row_submit_would_store(engine, kap, monkeypatch):
+    """Column by column, as the database holds it (JSON text included), but for the ids and times of arrival."""
+    from sqlalchemy import String, cast
+
+    rows = [kobo_row(minutes=2, respondent_code="R-7"), kobo_row(answers=make_answers(age="120", k_signs="dk debt")),
+            kobo_row(answers=make_answers(consent="no"), language="fr", weight="2,5")]
+    twins = [dict(row, _uuid=str(uuid_module.uuid4()), **{"meta/instanceID": ""}) for row in rows]
+    assert store(engine, kap, kobo_csv(rows), wave="baseline").created == 3  # in bulk
+    monkeypatch.setattr(import_jobs, "_insert_statement", lambda dialect: "not a statement")
+    assert store(engine, kap, kobo_csv(twins), wave="baseline").created == 3  # row by row, through submit()
+    table = Submission.__table__
+    columns = [c for c in table.c if c.name not in ("id", "uuid", "received_at", "updated_at")]
+    texts = [cast(table.c.answers, String), cast(table.c.flags, String)]
+    with Session(engine) as s:
+        stored = {u: tuple(r) for u, *r in s.execute(select(table.c.uuid, *columns, *texts))}
+    for row, twin in zip(rows, twins):
+        assert stored[row["_uuid"]] == stored[twin["_uuid"]]
+    assert any(f["code"] == "panel_repeat" for f in stored[rows[0]["_uuid"]][columns.index(table.c.flags)])
+
+
+def test_it_reports_the_same_bad_cell_on_every_row_that_holds_it(engine, kap):
+    rows = [kobo_row(), kobo_row(), kobo_row()]
+    for row in rows[1:]:
+        row["background/age"] = "old"
+        row["knowledge/k_law"] = "maybe"
+    report = check(engine, kap, kobo_csv(rows), wave="baseline")
+    assert report.bad == 2
+    assert [(p.row, p.item) for p in report.problems] == [(3, "age"), (3, "k_law"), (4, "age"), (4, "k_law")]
+    assert report.problems[0].message == report.problems[2].message == "'old' is not a whole number"
+
+
 def test_a_crash_mid_import_then_a_restart_never_duplicates(engine, kap, monkeypatch):
     rows = [kobo_row() for _ in range(7)]
     data = kobo_csv(rows)
