@@ -51,6 +51,7 @@ test-postgres: install
 bench: install
 	$(BIN)/python benchmarks/analysis_report.py --per-wave 20000 200000
 	$(BIN)/python benchmarks/import_kobo_csv.py
+	$(BIN)/python benchmarks/submit_api.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache test-results
