@@ -18,9 +18,7 @@ from hypothesis import strategies as st
 from surveys.spec import ChoiceSpec, InstrumentSpec, ItemSpec, SectionSpec, spec_from_dict, spec_to_dict
 from surveys.xlsform import XLSFormError, XLSFormProblem, read_xlsform, write_xlsform
 
-REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "xlsforms"
-if not REFERENCE.is_dir():  # a checkout elsewhere: fall back to the workplace's copy
-    REFERENCE = Path("/work/shared/reference/xlsforms")
+REFERENCE = Path(__file__).resolve().parent / "xlsforms"  # other people's forms (see its README)
 
 
 # --- helpers -------------------------------------------------------------------------------
