@@ -414,8 +414,7 @@ def get_version(*, session: Session, survey: Survey, version: int) -> Instrument
 
 def version_spec(version: InstrumentVersion) -> InstrumentSpec:
     """The version's InstrumentSpec (cached per version: a version never changes)."""
-    stamp = version.created_at.isoformat() if version.created_at else ""
-    return _spec_cache_get((version.id or 0, stamp), version.spec)
+    return _spec_cache_get(_spec_key(version.id, version.created_at), version.spec)
 
 
 _SPECS: dict[tuple[int, str], InstrumentSpec] = {}
@@ -427,11 +426,31 @@ def _version_ref(session: Session, *where: Any) -> tuple[int, _dt.datetime | Non
                         .order_by(col(InstrumentVersion.version).desc()).limit(1)).first()
 
 
+def _spec_key(version_id: int | None, created_at: _dt.datetime | None) -> tuple[int, str]:
+    return version_id or 0, created_at.isoformat() if created_at else ""
+
+
 def _spec_of(session: Session, ref: tuple[int, _dt.datetime | None]) -> InstrumentSpec:
     """The spec of a version found by :func:`_version_ref`: its JSON is read and parsed only once."""
-    version_id, created_at = ref
-    spec = _SPECS.get((version_id, created_at.isoformat() if created_at else ""))
-    return spec if spec is not None else version_spec(session.get(InstrumentVersion, version_id))
+    spec = _SPECS.get(_spec_key(*ref))
+    return spec if spec is not None else version_spec(session.get(InstrumentVersion, ref[0]))
+
+
+def _version_for(session: Session, survey: Survey, number: int | None,
+                 current_id: int | None) -> tuple[int, InstrumentSpec]:
+    """(id, spec) of the version an interview names by ``number``, else ``current_id`` (what a
+    stored submission was collected with), else the survey's latest."""
+    if number is not None:
+        ref = _version_ref(session, InstrumentVersion.survey_id == survey.id, InstrumentVersion.version == number)
+        if ref is None:
+            raise SubmissionInvalid([rules.AnswerProblem("version", f"survey {survey.id} has no version {number}")])
+    elif current_id is not None:
+        ref = _version_ref(session, InstrumentVersion.id == current_id)
+    else:
+        ref = _version_ref(session, InstrumentVersion.survey_id == survey.id)
+    if ref is None:  # pragma: no cover - every survey is created with version 1, and versions are never deleted
+        raise SurveyError(f"Survey {survey.id} has no instrument.")
+    return ref[0], _spec_of(session, ref)
 
 
 def _spec_cache_get(key: tuple[int, str], data: dict) -> InstrumentSpec:
@@ -706,18 +725,8 @@ def submit(
     if wave.survey_id != survey.id:
         raise SubmissionInvalid([rules.AnswerProblem("wave", f"wave {wave.name!r} is not a wave of this survey")])
     existing = _by_uuid(session, data.uuid)
-    if data.version is not None:
-        ref = _version_ref(session, InstrumentVersion.survey_id == survey.id, InstrumentVersion.version == data.version)
-        if ref is None:
-            raise SubmissionInvalid([rules.AnswerProblem("version", f"survey {survey.id} has no version {data.version}")])
-    elif existing is not None and existing.survey_id == survey.id:
-        ref = _version_ref(session, InstrumentVersion.id == existing.instrument_version_id)
-    else:
-        ref = _version_ref(session, InstrumentVersion.survey_id == survey.id)
-    if ref is None:  # pragma: no cover - every survey is created with version 1, and versions are never deleted
-        raise SurveyError(f"Survey {survey.id} has no instrument.")
-    version_id = ref[0]
-    spec = _spec_of(session, ref)
+    version_id, spec = _version_for(session, survey, data.version, existing.instrument_version_id
+                                    if existing is not None and existing.survey_id == survey.id else None)
     lenient = source in LENIENT_SOURCES
     ended = _utc(data.ended_at)
     try:
@@ -1045,15 +1054,12 @@ def accept_conflict(*, session: Session, conflict: SubmissionConflict, actor: Us
                           status_code=409)
     data = _payload(conflict.payload)
     survey = session.get(Survey, submission.survey_id)
-    wave = get_wave(session=session, survey=survey, wave=data.wave) if data.wave not in (None, "") else None
-    if data.wave not in (None, "") and wave is None:
-        raise SubmissionInvalid([rules.AnswerProblem("wave", f"survey {survey.id} has no wave {data.wave!r}")])
-    ref = (_version_ref(session, InstrumentVersion.survey_id == survey.id, InstrumentVersion.version == data.version)
-           if data.version is not None else
-           _version_ref(session, InstrumentVersion.id == submission.instrument_version_id))
-    if ref is None:
-        raise SubmissionInvalid([rules.AnswerProblem("version", f"survey {survey.id} has no version {data.version}")])
-    spec = _spec_of(session, ref)
+    wave = None
+    if data.wave not in (None, ""):
+        wave = get_wave(session=session, survey=survey, wave=data.wave)
+        if wave is None:
+            raise SubmissionInvalid([rules.AnswerProblem("wave", f"survey {survey.id} has no wave {data.wave!r}")])
+    version_id, spec = _version_for(session, survey, data.version, submission.instrument_version_id)
     ended = _utc(data.ended_at)
     try:
         checked = rules.check_answers(spec, data.answers, language=data.language or None,
@@ -1062,7 +1068,7 @@ def accept_conflict(*, session: Session, conflict: SubmissionConflict, actor: Us
     except rules.AnswersInvalid as err:
         raise SubmissionInvalid(err.problems) from None
     changes: dict[str, Any] = {key: getattr(data, key) for key in DESIGN_FIELDS}
-    changes.update(started_at=_utc(data.started_at), ended_at=ended, instrument_version_id=ref[0],
+    changes.update(started_at=_utc(data.started_at), ended_at=ended, instrument_version_id=version_id,
                    wave_id=wave.id if wave is not None else None)
     note = note.strip()
     old_status = _replace_content(

@@ -61,10 +61,11 @@ POOL = {"sqlite": (20, 20), "postgresql": (10, 30)}
 
 def make_engine(url: str, **kwargs) -> Engine:
     """Create an engine for ``url`` with Konbit's per-database settings."""
-    size, overflow = POOL["sqlite" if is_sqlite(url) else "postgresql"]
+    sqlite = is_sqlite(url)
+    size, overflow = POOL["sqlite" if sqlite else "postgresql"]
     kwargs.setdefault("pool_size", size)
     kwargs.setdefault("max_overflow", overflow)
-    if is_sqlite(url):
+    if sqlite:
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)

@@ -323,7 +323,7 @@ def resolve_token(
     row, user = found
     now = utcnow()
     expired = row.expires_at <= now or (idle_timeout is not None and row.last_seen_at + timedelta(seconds=idle_timeout) <= now)
-    if user is None or not user.is_active or user.auth_epoch != row.auth_epoch or expired:
+    if not user.is_active or user.auth_epoch != row.auth_epoch or expired:
         session.delete(row)
         return None
     if (now - row.last_seen_at).total_seconds() > 60:
