@@ -84,8 +84,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import String, cast, func
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Integer, String, bindparam, cast, func, text
+from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, col, select
 
 from surveys import rules
@@ -420,10 +420,18 @@ def version_spec(version: InstrumentVersion) -> InstrumentSpec:
 _SPECS: dict[tuple[int, str], InstrumentSpec] = {}
 
 
+_VERSION_NUMBERS = "konbit.version_numbers"  # session.info key: {version id: version number} seen in this session
+
+
 def _version_ref(session: Session, *where: Any) -> tuple[int, _dt.datetime | None] | None:
-    """(id, created_at) of the newest instrument version matching ``where``, without its spec."""
-    return session.exec(select(InstrumentVersion.id, InstrumentVersion.created_at).where(*where)
-                        .order_by(col(InstrumentVersion.version).desc()).limit(1)).first()
+    """(id, created_at) of the newest instrument version matching ``where``, without its spec.
+    Its number is remembered for the session (:func:`submission_public` needs no query for it)."""
+    found = session.exec(select(InstrumentVersion.id, InstrumentVersion.created_at, InstrumentVersion.version)
+                         .where(*where).order_by(col(InstrumentVersion.version).desc()).limit(1)).first()
+    if found is None:
+        return None
+    session.info.setdefault(_VERSION_NUMBERS, {})[found[0]] = found[2]
+    return found[0], found[1]
 
 
 def _spec_key(version_id: int | None, created_at: _dt.datetime | None) -> tuple[int, str]:
@@ -712,10 +720,12 @@ def submit(
 
     Notes
     -----
-    Safe when two requests send the same uuid at once, on SQLite and PostgreSQL: the insert
-    runs in a SAVEPOINT; if the unique constraint on ``uuid`` refuses it (the other request
-    got there first), the savepoint is rolled back and the stored row is read again and
-    compared, so exactly one row exists and the loser gets it back (or a conflict).
+    Safe when two requests send the same uuid at once, on SQLite and PostgreSQL: a new
+    interview is stored with ``INSERT ... ON CONFLICT (uuid) DO NOTHING``; when that inserts
+    nothing (the uuid was stored before, or by the other request meanwhile), the stored row is
+    read and compared, so exactly one row exists and the loser gets it back (or a conflict).
+    An interview invalid against the latest version is looked up too: a resend is checked
+    against the version it was stored with.
     Quality flags are computed on arrival; a repeated respondent code flags every
     submission of the wave that carries it.
     """
@@ -724,24 +734,47 @@ def submit(
     data = _payload(payload)
     if wave.survey_id != survey.id:
         raise SubmissionInvalid([rules.AnswerProblem("wave", f"wave {wave.name!r} is not a wave of this survey")])
-    existing = _by_uuid(session, data.uuid)
-    version_id, spec = _version_for(session, survey, data.version, existing.instrument_version_id
-                                    if existing is not None and existing.survey_id == survey.id else None)
     lenient = source in LENIENT_SOURCES
+    if wave.is_open or lenient:
+        # A new interview (the usual case) goes in without its uuid being looked up first: the
+        # insert does nothing when the uuid is stored, and only then is the stored one read.
+        try:
+            submission = _store_new(session, survey, wave, data, enumerator, source, ip, audit, lenient, today)
+        except SubmissionInvalid:
+            if _by_uuid(session, data.uuid) is None:
+                raise
+            submission = None  # invalid against the latest version: a resend is checked against its own below
+        if submission is not None:
+            return submission, True
+    existing = _by_uuid(session, data.uuid)
+    if existing is None:
+        if not (wave.is_open or lenient):
+            raise WaveClosed(wave)
+        raise SurveyError(f"Submission {data.uuid} could not be stored; send it again.")  # pragma: no cover - deleted meanwhile
+    *_, digest = _checked(session, survey, wave, data, existing.instrument_version_id
+                          if existing.survey_id == survey.id else None, lenient, today)
+    return _resent(session, existing, digest, survey, data, enumerator, source, ip)
+
+
+def _checked(session: Session, survey: Survey, wave: Wave, data: SubmissionIn, current_id: int | None,
+             lenient: bool, today: _dt.date | None) -> tuple[int, InstrumentSpec, rules.CheckedAnswers, str]:
+    """(version id, spec, checked answers, content hash) of an interview, or SubmissionInvalid."""
+    version_id, spec = _version_for(session, survey, data.version, current_id)
     ended = _utc(data.ended_at)
     try:
         checked = rules.check_answers(spec, data.answers, language=data.language or None,
-                                      today=today or (ended.date() if ended else None), lenient_constraints=lenient)
+                                      today=today or (ended.date() if ended else None),
+                                      lenient_constraints=lenient)
     except rules.AnswersInvalid as err:
         raise SubmissionInvalid(err.problems) from None
-    design = submission_design(data, wave.id, version_id)
-    digest = rules.content_hash(checked.answers, design)
-    if existing is not None:
-        return _resent(session, existing, digest, survey, data, enumerator, source, ip)
-    if not wave.is_open and not lenient:
-        raise WaveClosed(wave)
+    return version_id, spec, checked, rules.content_hash(checked.answers, submission_design(data, wave.id, version_id))
 
-    started = _utc(data.started_at)
+
+def _store_new(session: Session, survey: Survey, wave: Wave, data: SubmissionIn, enumerator: User | None,
+               source: str, ip: str, audit: bool, lenient: bool, today: _dt.date | None) -> Submission | None:
+    """Check and insert a new interview; None when its uuid is stored already."""
+    version_id, spec, checked, digest = _checked(session, survey, wave, data, None, lenient, today)
+    started, ended = _utc(data.started_at), _utc(data.ended_at)
     flags = rules.quality_flags(spec, checked.answers, started_at=started, ended_at=ended,
                                 settings=quality_settings(survey), constraint_failures=checked.constraint_failures)
     now = utcnow()
@@ -753,22 +786,50 @@ def submit(
         flags=flags, received_at=now, updated_at=now,
         **{key: getattr(data, key) for key in DESIGN_FIELDS},
     )
-    try:
-        with session.begin_nested():
-            session.add(submission)
-            session.flush()
-    except IntegrityError:
-        # Another request stored this uuid between our look-up and our insert.
-        existing = _by_uuid(session, data.uuid)
-        if existing is None:
-            raise
-        return _resent(session, existing, digest, survey, data, enumerator, source, ip)
+    if not _insert_new(session, submission):
+        return None
     _refresh_panel_flags(session, wave.id, submission.respondent_code)
     if audit:
         _audit(session, enumerator, "submission.create", submission,
                f"Received {submission.uuid} for wave {wave.name!r} ({source})", ip,
                {"survey_id": survey.id, "dropped": list(checked.dropped)} if checked.dropped else {"survey_id": survey.id})
-    return submission, True
+    return submission
+
+
+_INSERTS: dict[str, Any] = {}
+
+
+def _insert_statement(dialect: Any) -> Any:
+    """``INSERT INTO submission ... ON CONFLICT (uuid) DO NOTHING RETURNING id`` (the same SQL on
+    SQLite and PostgreSQL), as text with typed parameters: SQLAlchemy caches its compiled form,
+    which it does not for the dialects' ``insert().on_conflict_do_nothing()``."""
+    statement = _INSERTS.get(dialect.name)
+    if statement is None:
+        columns = [column for column in Submission.__table__.columns if not column.primary_key]
+        quote = dialect.identifier_preparer.quote
+        sql = (f"INSERT INTO submission ({', '.join(quote(c.name) for c in columns)}) "
+               f"VALUES ({', '.join(':' + c.key for c in columns)}) ON CONFLICT (uuid) DO NOTHING RETURNING id")
+        statement = _INSERTS[dialect.name] = (text(sql).bindparams(*(bindparam(c.key, type_=c.type) for c in columns))
+                                              .columns(id=Integer))
+    return statement
+
+
+def _insert_new(session: Session, submission: Submission) -> bool:
+    """Insert a new ``submission`` unless its uuid is stored already; True if it went in.
+
+    One statement (:func:`_insert_statement`): no SAVEPOINT and no unit-of-work flush, and a
+    uuid stored meanwhile by a concurrent request is no error. The inserted object joins the
+    session as a persistent row.
+    """
+    values = {column.key: getattr(submission, column.key) for column in Submission.__table__.columns
+              if not column.primary_key}
+    new_id = session.execute(_insert_statement(session.get_bind().dialect), values).scalar()
+    if new_id is None:
+        return False
+    submission.id = new_id
+    make_transient_to_detached(submission)
+    session.add(submission)
+    return True
 
 
 def _snapshot(session: Session, submission: Submission, actor: User | None, note: str) -> SubmissionRevision:
@@ -952,8 +1013,11 @@ def submission_public(*, session: Session, submissions: Iterable[Submission], wa
     user_ids = {s.enumerator_id for s in subs if s.enumerator_id} - user_names.keys()
     if wave_ids:
         wave_names.update(session.exec(select(Wave.id, Wave.name).where(col(Wave.id).in_(wave_ids))).all())
-    versions = dict(session.exec(select(InstrumentVersion.id, InstrumentVersion.version)
-                                 .where(col(InstrumentVersion.id).in_(version_ids))).all()) if version_ids else {}
+    known = session.info.get(_VERSION_NUMBERS, {})
+    versions = {v: known[v] for v in version_ids if v in known}
+    if version_ids - versions.keys():
+        versions.update(session.exec(select(InstrumentVersion.id, InstrumentVersion.version)
+                                     .where(col(InstrumentVersion.id).in_(version_ids - versions.keys()))).all())
     if user_ids:
         user_names.update(session.exec(select(User.id, User.username).where(col(User.id).in_(user_ids))).all())
     out = []

@@ -59,7 +59,11 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
     from .routes import account, analysis, audit, auth, collect, content, docs, health, home, survey_data, surveys, users  # noqa: PLC0415
 
-    app.state.routers = [router for module in (auth, health, home, account, users, audit, docs, content, surveys, collect, survey_data, analysis) for router in module.routers]
+    modules = (surveys, auth, health, home, account, users, audit, docs, content, collect, survey_data, analysis)
+    # FastAPI tries routes in order, so the JSON API (phones sending interviews: the busiest routes)
+    # comes first, the surveys API first of all; no page path starts with /api.
+    routers = [router for module in modules for router in module.routers]
+    app.state.routers = sorted(routers, key=lambda router: not router.prefix.startswith("/api"))
     for router in app.state.routers:
         app.include_router(router)
     app.mount("/static", CachedStatic(directory=STATIC_DIR), name="static")

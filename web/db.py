@@ -7,6 +7,9 @@ serve both.
 
 from __future__ import annotations
 
+import os
+import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,6 +43,113 @@ def is_sqlite(engine_or_url: Engine | str) -> bool:
     return url.get_backend_name() == "sqlite"
 
 
+class _WriteLock:
+    """One writer at a time per SQLite file in this process, handed over in arrival order.
+
+    SQLite lets one connection write at a time; the others get SQLITE_BUSY, and its busy handler
+    retries with sleeps of 1 ms up to 100 ms. Under concurrent submissions most of the latency
+    was those sleeps. Connections of one process now queue on a Python lock before their first
+    write instead, and the next one proceeds the moment the writer commits; the busy timeout still
+    covers other processes (``konbit serve --workers``, the CLI, the scheduler).
+    """
+
+    __slots__ = ("lock", "owner")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.owner: int | None = None
+
+    def acquire(self) -> bool:
+        me = threading.get_ident()
+        if self.owner == me:  # another connection of this thread writes: SQLite's busy timeout decides
+            return False
+        if not self.lock.acquire(timeout=10):  # pragma: no cover - as long as the busy timeout
+            return False
+        self.owner = me
+        return True
+
+    def release(self) -> None:
+        self.owner = None
+        self.lock.release()
+
+
+_WRITE_LOCKS: dict[str, _WriteLock] = {}
+_WRITE_LOCKS_GUARD = threading.Lock()
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER", "BEGIN IMMEDIATE", "BEGIN EXCLUSIVE")
+
+
+def _write_lock(database: str) -> _WriteLock | None:
+    if not database or database == ":memory:" or "mode=memory" in database:
+        return None
+    key = os.path.realpath(database) if not database.startswith("file:") else database
+    with _WRITE_LOCKS_GUARD:
+        return _WRITE_LOCKS.setdefault(key, _WriteLock())
+
+
+class _Cursor(sqlite3.Cursor):
+    def execute(self, sql, parameters=(), /):  # noqa: ANN001, ANN201 - sqlite3's signature
+        self.connection._before(sql)
+        try:
+            return super().execute(sql, parameters)
+        finally:
+            self.connection._after()
+
+    def executemany(self, sql, seq_of_parameters, /):  # noqa: ANN001, ANN201
+        self.connection._before(sql)
+        try:
+            return super().executemany(sql, seq_of_parameters)
+        finally:
+            self.connection._after()
+
+
+class _Connection(sqlite3.Connection):
+    """A sqlite3 connection that takes its file's :class:`_WriteLock` before its first write
+    statement and gives it back when its transaction ends (commit, rollback, close)."""
+
+    def __init__(self, database, *args, **kwargs):  # noqa: ANN001 - sqlite3's signature
+        super().__init__(database, *args, **kwargs)
+        self._write_lock = _write_lock(os.fspath(database))
+        self._holding = False
+
+    def cursor(self, factory=_Cursor):  # noqa: ANN001, ANN201
+        return super().cursor(factory)
+
+    def execute(self, sql, parameters=(), /):  # noqa: ANN001, ANN201 - the shortcut bypasses Cursor.execute
+        return self.cursor().execute(sql, parameters)
+
+    def executemany(self, sql, seq_of_parameters, /):  # noqa: ANN001, ANN201
+        return self.cursor().executemany(sql, seq_of_parameters)
+
+    def _before(self, sql: str) -> None:
+        if self._write_lock is not None and not self._holding and sql.lstrip()[:15].upper().startswith(_WRITES):
+            self._holding = self._write_lock.acquire()
+
+    def _after(self) -> None:
+        if self._holding and not self.in_transaction:
+            self._holding = False
+            self._write_lock.release()
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self._after()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self._after()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            if self._holding:
+                self._holding = False
+                self._write_lock.release()
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -52,11 +162,12 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 #: Requests the app works on at once (``web.middleware.ConcurrencyLimit``), and AnyIO worker
 #: threads for sync routes. Each of those requests holds at most one pooled connection, so the
 #: pool must hold more than that, or requests holding connections could wait for threads held
-#: by requests waiting for connections (fastapi/fastapi#3205). SQLite keeps more connections
-#: open, since each new one runs its pragmas; PostgreSQL keeps fewer (two workers x 40 stay
-#: under its default of 100 connections).
+#: by requests waiting for connections (fastapi/fastapi#3205). The pool keeps that many open:
+#: connections beyond ``pool_size`` are closed when handed back, and opening one costs a
+#: PostgreSQL backend process (or SQLite's pragmas) per request under full load. Two workers
+#: x 40 stay under PostgreSQL's default of 100 connections.
 WORKER_THREADS = 32
-POOL = {"sqlite": (20, 20), "postgresql": (10, 30)}
+POOL = {"sqlite": (WORKER_THREADS, 8), "postgresql": (WORKER_THREADS, 8)}
 
 
 def make_engine(url: str, **kwargs) -> Engine:
@@ -69,7 +180,8 @@ def make_engine(url: str, **kwargs) -> Engine:
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10}, **kwargs)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10,
+                                                "factory": _Connection}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     kwargs.setdefault("pool_pre_ping", True)

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -67,8 +68,13 @@ class Auth:
     via: str  # "cookie" or "bearer"
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    yield from session_scope(request.app.state.engine)
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """The request's session. Async so that opening and closing it costs no worker-thread hop
+    (FastAPI runs a sync dependency's set-up and tear-down in the thread pool, one hop each): a
+    Session touches the database only once it is used, and closing it only hands its
+    connection back to the pool."""
+    with contextmanager(session_scope)(request.app.state.engine) as session:
+        yield session
 
 
 SessionDep = Annotated[Session, Depends(get_session)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 import pytest
@@ -270,34 +271,24 @@ def test_concurrent_submissions_of_one_uuid_store_exactly_one_row(engine, kap):
         assert _count(s, Submission, Submission.uuid == payload["uuid"]) == 1
 
 
-def test_a_lost_race_on_the_unique_uuid_rereads_the_winner(engine, kap, monkeypatch):
-    """Both requests looked the uuid up before either inserted: the loser's insert hits the
-    unique constraint inside its savepoint and it returns the stored row (or a conflict)."""
+def test_a_resend_collected_with_an_older_version_is_still_the_same_submission(session, kap, personas):
+    """The insert comes first and does nothing for a stored uuid; the stored row is then compared
+    under the version it was collected with, even when the resend is invalid under the latest."""
     payload = make_payload()
-    with Session(engine, expire_on_commit=False) as s:
-        winner, _ = service.submit(session=s, survey=s.get(Survey, kap.id), wave=s.get(Wave, kap.baseline.id),
-                                   payload=payload, enumerator=None)
-        s.commit()
-    real = service._by_uuid
-    calls = {"n": 0}
-
-    def late(session, uuid):  # the first look-up happens "before the winner committed"
-        calls["n"] += 1
-        return None if calls["n"] == 1 else real(session, uuid)
-
-    monkeypatch.setattr(service, "_by_uuid", late)
-    with Session(engine, expire_on_commit=False) as s:
-        same, created = service.submit(session=s, survey=s.get(Survey, kap.id), wave=s.get(Wave, kap.baseline.id),
-                                       payload=payload, enumerator=None)
-        s.commit()
-    assert (same.id, created) == (winner.id, False)
-    calls["n"] = 0
-    with Session(engine, expire_on_commit=False) as s:
-        with pytest.raises(service.SubmissionConflictError):
-            service.submit(session=s, survey=s.get(Survey, kap.id), wave=s.get(Wave, kap.baseline.id),
-                           payload=dict(payload, weight=9), enumerator=None)
-        s.commit()
-        assert _count(s, Submission) == 1 and _count(s, SubmissionConflict) == 1
+    first, _ = _submit(session, kap, payload)
+    v1 = make_kap_spec()
+    age_dropped = dataclasses.replace(v1, title="KAP v2", sections=tuple(
+        dataclasses.replace(sec, items=tuple(it for it in sec.items if it.code != "age")) for sec in v1.sections))
+    service.add_version(session=session, survey=session.get(Survey, kap.id), spec=age_dropped, actor=personas["leo"])
+    session.commit()
+    with pytest.raises(service.SubmissionInvalid, match="age"):  # a new interview with v1's answers
+        _submit(session, kap, make_payload())
+    again, created = _submit(session, kap, payload)
+    assert (again.id, created) == (first.id, False)
+    with pytest.raises(service.SubmissionConflictError):
+        _submit(session, kap, dict(payload, weight=9))
+    session.commit()
+    assert _count(session, Submission) == 1 and _count(session, SubmissionConflict) == 1
 
 
 # --- corrections and reviews --------------------------------------------------------------------
