@@ -84,8 +84,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Integer, String, bindparam, cast, func, text
-from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy import String, cast, func
 from sqlmodel import Session, col, select
 
 from surveys import rules
@@ -109,6 +108,7 @@ from surveys.spec import InstrumentSpec, spec_from_dict, spec_to_dict
 from web.accounts.models import User, utcnow
 from web.accounts.permissions import allowed
 from web.accounts.service import record_audit
+from web.db import insert_now
 
 __all__ = [
     "DESIGN_FIELDS",
@@ -564,6 +564,16 @@ def get_wave(*, session: Session, survey: Survey, wave: str | int) -> Wave | Non
     return session.exec(select(Wave).where(Wave.survey_id == survey.id, func.lower(Wave.name) == str(wave).lower())).first()
 
 
+def get_survey_wave(*, session: Session, survey_id: int, wave: str | int) -> tuple[Survey, Wave] | None:
+    """The survey and its wave with this id (an int, or a string of digits) or name, in one query;
+    None when either is missing (:func:`get_survey` and :func:`get_wave` then tell which, and a
+    wave whose name is digits is found by name)."""
+    by_id = isinstance(wave, int) or (isinstance(wave, str) and wave.isdigit())
+    found = session.exec(select(Survey, Wave).join(Wave, col(Wave.survey_id) == Survey.id).where(
+        Survey.id == survey_id, Wave.id == int(wave) if by_id else func.lower(Wave.name) == str(wave).lower())).first()
+    return (found[0], found[1]) if found is not None else None
+
+
 # --- submissions ------------------------------------------------------------------------------
 
 
@@ -786,7 +796,7 @@ def _store_new(session: Session, survey: Survey, wave: Wave, data: SubmissionIn,
         flags=flags, received_at=now, updated_at=now,
         **{key: getattr(data, key) for key in DESIGN_FIELDS},
     )
-    if not _insert_new(session, submission):
+    if not insert_now(session, submission, unless_taken="uuid"):
         return None
     _refresh_panel_flags(session, wave.id, submission.respondent_code)
     if audit:
@@ -794,42 +804,6 @@ def _store_new(session: Session, survey: Survey, wave: Wave, data: SubmissionIn,
                f"Received {submission.uuid} for wave {wave.name!r} ({source})", ip,
                {"survey_id": survey.id, "dropped": list(checked.dropped)} if checked.dropped else {"survey_id": survey.id})
     return submission
-
-
-_INSERTS: dict[str, Any] = {}
-
-
-def _insert_statement(dialect: Any) -> Any:
-    """``INSERT INTO submission ... ON CONFLICT (uuid) DO NOTHING RETURNING id`` (the same SQL on
-    SQLite and PostgreSQL), as text with typed parameters: SQLAlchemy caches its compiled form,
-    which it does not for the dialects' ``insert().on_conflict_do_nothing()``."""
-    statement = _INSERTS.get(dialect.name)
-    if statement is None:
-        columns = [column for column in Submission.__table__.columns if not column.primary_key]
-        quote = dialect.identifier_preparer.quote
-        sql = (f"INSERT INTO submission ({', '.join(quote(c.name) for c in columns)}) "
-               f"VALUES ({', '.join(':' + c.key for c in columns)}) ON CONFLICT (uuid) DO NOTHING RETURNING id")
-        statement = _INSERTS[dialect.name] = (text(sql).bindparams(*(bindparam(c.key, type_=c.type) for c in columns))
-                                              .columns(id=Integer))
-    return statement
-
-
-def _insert_new(session: Session, submission: Submission) -> bool:
-    """Insert a new ``submission`` unless its uuid is stored already; True if it went in.
-
-    One statement (:func:`_insert_statement`): no SAVEPOINT and no unit-of-work flush, and a
-    uuid stored meanwhile by a concurrent request is no error. The inserted object joins the
-    session as a persistent row.
-    """
-    values = {column.key: getattr(submission, column.key) for column in Submission.__table__.columns
-              if not column.primary_key}
-    new_id = session.execute(_insert_statement(session.get_bind().dialect), values).scalar()
-    if new_id is None:
-        return False
-    submission.id = new_id
-    make_transient_to_detached(submission)
-    session.add(submission)
-    return True
 
 
 def _snapshot(session: Session, submission: Submission, actor: User | None, note: str) -> SubmissionRevision:

@@ -16,6 +16,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
 
+from ..db import insert_now
 from .models import AuditEvent, AuthSession, LoginAttempt, Role, User, UserCreate, UserUpdate, utcnow
 
 __all__ = [
@@ -94,7 +95,7 @@ def record_audit(
     ip: str = "",
     actor_name: str | None = None,
 ) -> AuditEvent:
-    """Add one audit event to the session (committed with the caller's unit of work)."""
+    """Add one audit event: inserted at once, committed or rolled back with the caller's transaction."""
     event = AuditEvent(
         actor_id=actor.id if actor else None,
         actor_name=actor_name if actor_name is not None else (actor.username if actor else ""),
@@ -105,7 +106,7 @@ def record_audit(
         details=details or {},
         ip=ip[:64],
     )
-    session.add(event)
+    insert_now(session, event)
     return event
 
 

@@ -393,13 +393,17 @@ def api_submit(request: Request, session: SessionDep, survey_id: int, body: Subm
     nothing new. 409: the uuid exists with different content; the resend was kept aside
     for a supervisor. 422: invalid, ``errors`` lists ``{"item", "message"}``.
     """
-    survey = _survey(session, survey_id)
-    if body.wave is None or body.wave == "":
-        return _error_response(service.SubmissionInvalid([rules.AnswerProblem("wave", "is required (name or id)")]))
-    wave = service.get_wave(session=session, survey=survey, wave=body.wave)
-    if wave is None:
-        return _error_response(service.SubmissionInvalid(
-            [rules.AnswerProblem("wave", f"survey {survey.id} has no wave {body.wave!r}")]))
+    found = service.get_survey_wave(session=session, survey_id=survey_id, wave=body.wave) if body.wave else None
+    if found is None:
+        survey = _survey(session, survey_id)
+        if body.wave is None or body.wave == "":
+            return _error_response(service.SubmissionInvalid([rules.AnswerProblem("wave", "is required (name or id)")]))
+        wave = service.get_wave(session=session, survey=survey, wave=body.wave)
+        if wave is None:
+            return _error_response(service.SubmissionInvalid(
+                [rules.AnswerProblem("wave", f"survey {survey.id} has no wave {body.wave!r}")]))
+    else:
+        survey, wave = found
     source = "web" if request.state._state.get("auth") and request.state.auth.via == "cookie" else "api"
     try:
         submission, created = service.submit(session=session, survey=survey, wave=wave, payload=body, enumerator=user,
