@@ -1,8 +1,9 @@
 """Engine, sessions and the schema-version check.
 
 SQLite (the embedded default) runs in WAL mode with foreign keys enforced and a
-busy timeout; PostgreSQL runs through psycopg 3. The same models and migrations
-serve both.
+busy timeout; the connections of one process take turns to write through a Python
+lock (:class:`_WriteLock`). PostgreSQL runs through psycopg 3. The same models and
+migrations serve both.
 """
 
 from __future__ import annotations
