@@ -9,11 +9,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio.to_thread
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 
+from .charts import plotly_css, plotly_js
 from .db import WORKER_THREADS, check_schema, make_engine
 from .errors import install_error_handlers
 from .middleware import BodySizeLimit, ConcurrencyLimit, SecurityHeaders
@@ -32,6 +33,23 @@ class CachedStatic(StaticFiles):
         response = super().file_response(*args, **kwargs)
         response.headers.setdefault("Cache-Control", "public, max-age=86400")
         return response
+
+
+def _plotly_js(request: Request) -> Response:
+    """plotly.js from the ``plotly`` package (MIT), gzipped for browsers that accept it, cached a week."""
+    body, gzipped, version = plotly_js()
+    headers = {"Cache-Control": "public, max-age=604800", "ETag": f'"plotly.js-{version}"', "Vary": "Accept-Encoding"}
+    if request.headers.get("if-none-match") == headers["ETag"]:
+        return Response(status_code=304, headers=headers)
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        return Response(gzipped, media_type="text/javascript", headers={**headers, "Content-Encoding": "gzip"})
+    return Response(body, media_type="text/javascript", headers=headers)
+
+
+def _plotly_css() -> Response:
+    """plotly.js's style rules as a stylesheet (the CSP refuses the inline one it would write)."""
+    return Response(plotly_css()[0], media_type="text/css",
+                    headers={"Cache-Control": "public, max-age=604800", "ETag": f'"plotly.css-{plotly_js()[2]}"'})
 
 
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None, check_db: bool = True) -> FastAPI:
@@ -74,6 +92,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.routers = sorted(routers, key=lambda router: not router.prefix.startswith("/api"))
     for router in app.state.routers:
         app.include_router(router)
+    app.add_api_route("/static/vendor/plotly/plotly.min.js", _plotly_js, include_in_schema=False)
+    app.add_api_route("/static/vendor/plotly/plotly.css", _plotly_css, include_in_schema=False)
     app.mount("/static", CachedStatic(directory=STATIC_DIR), name="static")
     install_error_handlers(app)
     app.add_middleware(ConcurrencyLimit, limit=WORKER_THREADS)

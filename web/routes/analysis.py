@@ -16,6 +16,7 @@ from surveys.stats.power import minimum_detectable_change, sample_size_two_propo
 
 from ..accounts.models import User
 from ..deps import Allow, SessionDep
+from ..charts import plotly_css, report_figures
 from ..render import render
 
 router = APIRouter(include_in_schema=False)
@@ -85,6 +86,7 @@ def analysis_page(
     else:
         error = "This survey needs two waves to compare."
     ctx = {"survey": survey, "waves": waves, "report": report, "error": error, "breakdowns": BREAKDOWN_FIELDS,
+           "figures": report_figures(report) if report else {}, "plotly_style_ids": plotly_css()[1],
            "params": {"baseline": baseline, "endline": endline, "by": by, "correction": correction, "language": language}}
     return render(request, "analysis/report.html", ctx, block="report", status_code=422 if error and report is None and baseline and endline else 200)
 

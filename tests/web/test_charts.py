@@ -1,0 +1,145 @@
+"""web.charts: the report's plotly figures, how the page carries them, and plotly.js served by the app."""
+
+from __future__ import annotations
+
+import copy
+import gzip
+import json
+from html.parser import HTMLParser
+
+import pytest
+from sqlmodel import Session
+
+from surveys import service
+from surveys.analysis_service import get_report
+from surveys.demo import demo_spec, generate_payloads
+from tests.factories import login
+from tests.surveys.factories import make_survey
+from web.charts import domain_figure, exposure_figure, group_figure, plotly_css, plotly_js, report_figures
+from web.render import templates
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    """A real report: the demo instrument, 150 interviews a wave, broken down by segment."""
+    from alembic import command  # noqa: PLC0415
+
+    from web.db import alembic_config, make_engine  # noqa: PLC0415
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('charts') / 'charts.db'}"
+    cfg = alembic_config(url)
+    cfg.attributes["configure_logging"] = False
+    command.upgrade(cfg, "head")
+    engine = make_engine(url)
+    made = make_survey(engine, spec=demo_spec())
+    with Session(engine, expire_on_commit=False) as session:
+        for name, wave in made.waves.items():
+            for payload in generate_payloads(n=150, wave=name, seed=3):
+                service.submit(session=session, survey=made.survey, wave=wave, payload=payload, enumerator=None,
+                               source="api", audit=False)
+        session.commit()
+        found = get_report(session=session, survey_id=made.id, baseline="baseline", endline="endline", by="segment")
+    engine.dispose()
+    return found
+
+
+def test_the_domain_chart_draws_each_wave_with_its_confidence_intervals(report):
+    fig = domain_figure(report)
+    baseline, endline = fig["data"]
+    assert [t["type"] for t in fig["data"]] == ["bar", "bar"]
+    assert baseline["x"] == ["Knowledge score", "Attitude score", "Practice score"]
+    for trace, wave in ((baseline, "baseline"), (endline, "endline")):
+        for i, domain in enumerate(report["domains"]):
+            entry = domain[wave]
+            assert trace["y"][i] == pytest.approx(entry["estimate"])
+            assert trace["y"][i] - trace["error_y"]["arrayminus"][i] == pytest.approx(entry["ci_low"])
+            assert trace["y"][i] + trace["error_y"]["array"][i] == pytest.approx(entry["ci_high"])
+    assert "95% CI" in fig["layout"]["title"]["text"]
+
+
+def test_the_breakdown_chart_shows_each_groups_change_and_skips_groups_without_enough_data(report):
+    fig = group_figure(report)
+    knowledge = next(t for t in fig["data"] if t["name"] == "Knowledge score")
+    ok = [g for g in report["groups"] if next(d for d in g["domains"] if d["code"] == "knowledge")["ok"]]
+    assert len(knowledge["y"]) == len(ok) >= 2
+    assert "General public" in knowledge["y"]  # segment codes become their labels
+    first = next(d for d in ok[0]["domains"] if d["code"] == "knowledge")
+    assert knowledge["x"][0] == pytest.approx(first["difference"])
+
+
+def test_exposure_is_drawn_by_dose_and_proportions_in_percent(report):
+    fig = exposure_figure(report)
+    assert [t["name"] for t in fig["data"]] == ["Knowledge score", "Attitude score", "Practice score"]
+    assert fig["data"][0]["x"] == report["exposure"]["levels"]
+
+
+def test_a_report_with_nothing_to_draw_has_no_charts(report):
+    empty = copy.deepcopy(report)
+    for entry in empty["domains"]:
+        entry["ok"] = False
+    empty["groups"], empty["did"], empty["exposure"] = [], None, None
+    assert report_figures(empty) == {}
+    assert list(report_figures(report)) == ["domains", "groups", "did", "exposure"]
+
+
+class _Attrs(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.figures: list[str] = []
+
+    def handle_starttag(self, tag, attrs) -> None:
+        self.figures += [value for name, value in attrs if name == "data-figure"]
+
+
+def test_the_page_carries_each_figure_intact_in_an_escaped_attribute(report):
+    hostile = copy.deepcopy(report)
+    hostile["groups"][0]["value"] = "x' onmouseover='alert(1)\"><script>alert(2)</script>&amp;"
+    hostile["by"] = "region"
+    for g in hostile["groups"]:
+        g["by"] = "region"
+    figures = report_figures(hostile)
+    html = templates.env.get_template("analysis/_macros.html").module.chart(figures, "groups")
+    assert "<script>" not in html and "onmouseover='" not in html
+    parser = _Attrs()
+    parser.feed(str(html))
+    assert [json.loads(f) for f in parser.figures] == [json.loads(json.dumps(figures["groups"]))]
+
+
+def test_the_report_page_links_plotly_and_holds_its_figures(client, personas, engine, report):
+    login(client, "leo")
+    # A survey of this app's database with the demo data.
+    made = make_survey(engine, spec=demo_spec())
+    with Session(engine, expire_on_commit=False) as session:
+        for name, wave in made.waves.items():
+            for payload in generate_payloads(n=60, wave=name, seed=5):
+                service.submit(session=session, survey=made.survey, wave=wave, payload=payload, enumerator=None,
+                               source="api", audit=False)
+        session.commit()
+    page = client.get(f"/analysis/{made.id}")
+    assert page.status_code == 200
+    assert '<script src="/static/vendor/plotly/plotly.min.js" defer></script>' in page.text
+    assert 'id="plotly.js-style-global" class="no-inline-styles"' in page.text
+    assert 'id="chart-domains"' in page.text and "data-figure='" in page.text
+
+
+def test_plotly_js_is_served_by_the_app_gzipped_and_cached(client):
+    body, _, version = plotly_js()
+    plain = client.get("/static/vendor/plotly/plotly.min.js", headers={"Accept-Encoding": "identity"})
+    assert plain.status_code == 200 and plain.content == body and version.count(".") == 2
+    assert plain.headers["content-type"].startswith("text/javascript")
+    assert "max-age" in plain.headers["cache-control"] and plain.headers["vary"] == "Accept-Encoding"
+    raw = client.get("/static/vendor/plotly/plotly.min.js", headers={"Accept-Encoding": "gzip"})
+    assert raw.headers["content-encoding"] == "gzip" and int(raw.headers["content-length"]) < len(body) / 2
+    assert raw.content == body  # httpx decodes it: the gzip is of the same bytes
+    assert gzip.decompress(plotly_js()[1]) == body
+    again = client.get("/static/vendor/plotly/plotly.min.js", headers={"If-None-Match": plain.headers["etag"]})
+    assert again.status_code == 304
+
+
+def test_plotlys_own_style_rules_come_as_a_stylesheet(client):
+    css, ids = plotly_css()
+    assert ".js-plotly-plot .plotly .main-svg{position:absolute;" in css
+    assert ".plotly-notifier{" in css and css.count("{") >= 50
+    assert ids and all(len(i) >= 16 for i in ids)
+    served = client.get("/static/vendor/plotly/plotly.css")
+    assert served.status_code == 200 and served.text == css and served.headers["content-type"].startswith("text/css")

@@ -1,0 +1,203 @@
+"""Plotly figures for the KAP-shift report: the report's dict in, figure dicts out.
+
+Pure functions (no session, no request): each takes the dict that
+:func:`surveys.analysis_service.get_report` returns and gives a plotly figure as a plain
+dict (``{"data": [...], "layout": {...}}``), built and checked by ``plotly.graph_objects``,
+or None when the report has nothing to draw. The page puts each one in a JSON data island
+(``|tojson``: escaped, never executed) and ``static/js/charts.js`` draws it with the
+plotly.js that the app itself serves (:func:`plotly_js`), so no script is inline and
+nothing comes from a CDN.
+
+Every estimate is drawn with its 95% confidence interval, as the tables beside the charts
+give it: a chart without its uncertainty would claim more than the data shows.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from campaign.segments import segment_label
+
+__all__ = [
+    "PLOTLY_JS", "did_figure", "domain_figure", "exposure_figure", "group_figure", "plotly_css", "plotly_js",
+    "report_figures",
+]
+
+WAVE_COLOURS = ("#9aa5b1", "#1f6f8b")  # baseline grey, endline blue
+DOMAIN_COLOURS = {"knowledge": "#1f6f8b", "attitude": "#c8553d", "practice": "#2a9d5c"}
+FONT = {"family": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", "size": 13}
+
+
+def _plotly_dir() -> Path:
+    import plotly  # noqa: PLC0415 - only where a chart is made or plotly.js served
+
+    return Path(plotly.__file__).resolve().parent / "package_data"
+
+
+#: The plotly.js bundle inside the ``plotly`` Python package (MIT): the version plotly.py's figures are made for.
+PLOTLY_JS = "plotly.min.js"
+
+
+@cache
+def plotly_js() -> tuple[bytes, bytes, str]:
+    """(plotly.min.js, the same gzipped, its version) read once: 4.8 MB, 1.4 MB on the wire."""
+    import gzip  # noqa: PLC0415
+
+    body = (_plotly_dir() / PLOTLY_JS).read_bytes()
+    found = re.search(rb"plotly\.js v([0-9][0-9.]*)", body[:400])
+    return body, gzip.compress(body, compresslevel=6, mtime=0), found.group(1).decode() if found else "unknown"
+
+
+def _js_string(literal: str) -> str:
+    return json.loads(literal) if literal[0] == '"' else literal[1:-1].replace("\\'", "'").replace('\\"', '"')
+
+
+@cache
+def plotly_css() -> tuple[str, tuple[str, ...]]:
+    """(plotly.js's own style rules as a stylesheet, the ids of the style blocks it writes at load).
+
+    plotly.js adds its rules with an inline ``<style>`` element, which the CSP refuses (and says
+    so in the console). It skips that when an element with id ``plotly.js-style-global`` has
+    the class ``no-inline-styles``: the page links this stylesheet with that id and class. The
+    bundle also writes a map library's CSS into a ``<style>`` whose id it checks first: the page
+    puts empty elements with those ids. Both are read from the bundle itself, so they follow
+    the plotly version installed.
+    """
+    source = plotly_js()[0].decode()
+    start = source.find('{"X,X div"')
+    rules: list[str] = []
+    if start >= 0:
+        pos = start + 1
+        while match := _RULE.match(source, pos):
+            key = match.group(1) if match.group(1)[0] not in "\"'" else _js_string(match.group(1))
+            selector = re.sub(r"^,", " ,", key).replace("X", ".js-plotly-plot .plotly").replace("Y", ".plotly-notifier")
+            rules.append(f"{selector}{{{_js_string(match.group(2))}}}")
+            pos = match.end()
+            if match.group(3) == "}":
+                break
+    ids = tuple(re.findall(r'getElementById\("([0-9a-f]{16,})"\)\)\{var \w+=document\.createElement\("style"\)', source))
+    return "/* plotly.js's style rules, from the bundle (MIT) */\n" + "\n".join(rules) + "\n", ids
+
+
+_RULE = re.compile(r"""\s*("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[A-Za-z_$][\w$]*)\s*:\s*("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')\s*([,}])""")
+
+
+def _figure(data: list[dict[str, Any]], layout: Mapping[str, Any]) -> dict[str, Any]:
+    import plotly.graph_objects as go  # noqa: PLC0415
+
+    base = {"font": FONT, "margin": {"l": 10, "r": 10, "t": 48, "b": 10}, "paper_bgcolor": "rgba(0,0,0,0)",
+            "plot_bgcolor": "rgba(0,0,0,0)", "legend": {"orientation": "h", "y": -0.15}, "height": 340}
+    fig = go.Figure(data=data, layout={**base, **layout})  # validates every attribute
+    return fig.to_plotly_json()
+
+
+def _scale(entry: Mapping[str, Any]) -> float:
+    """Proportions are drawn in percent, scores on their 0-100 scale."""
+    return 100.0 if entry.get("measure") == "proportion" else 1.0
+
+
+def _error(estimates: Sequence[float], lows: Sequence[float], highs: Sequence[float]) -> dict[str, Any]:
+    return {"type": "data", "symmetric": False, "array": [h - e for e, h in zip(estimates, highs)],
+            "arrayminus": [e - lo for e, lo in zip(estimates, lows)], "thickness": 1.5, "width": 6}
+
+
+def domain_figure(report: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Each domain score at baseline and endline, with 95% CIs (grouped bars)."""
+    domains = [d for d in report.get("domains", []) if d.get("ok")]
+    if not domains:
+        return None
+    data = []
+    for wave, colour in zip(("baseline", "endline"), WAVE_COLOURS):
+        est = [d[wave]["estimate"] for d in domains]
+        data.append({
+            "type": "bar", "name": f"{report[wave]}", "x": [d.get("label") or d["code"] for d in domains], "y": est,
+            "marker": {"color": colour}, "error_y": _error(est, [d[wave]["ci_low"] for d in domains],
+                                                          [d[wave]["ci_high"] for d in domains]),
+            "hovertemplate": "%{x}: %{y:.1f}<extra>" + str(report[wave]) + "</extra>",
+        })
+    return _figure(data, {"title": {"text": "Domain scores (0-100) with 95% CI"}, "barmode": "group",
+                          "yaxis": {"range": [0, 100], "title": {"text": "score"}}})
+
+
+def group_figure(report: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The change in each domain score in each group of the breakdown, with 95% CIs (dots)."""
+    groups = report.get("groups") or []
+    if not groups:
+        return None
+    by = groups[0]["by"]
+    name = (lambda v: segment_label(v)) if by == "segment" else (lambda v: str(v))
+    data = []
+    for code, colour in DOMAIN_COLOURS.items():
+        rows = [(name(g["value"]), d) for g in groups for d in g["domains"] if d["code"] == code and d.get("ok")]
+        if not rows:
+            continue
+        est = [d["difference"] for _, d in rows]
+        data.append({
+            "type": "scatter", "mode": "markers", "name": rows[0][1].get("label") or code, "y": [v for v, _ in rows],
+            "x": est, "marker": {"color": colour, "size": 9},
+            "error_x": _error(est, [d["diff_ci_low"] for _, d in rows], [d["diff_ci_high"] for _, d in rows]),
+            "hovertemplate": "%{y}: %{x:+.1f} points<extra>%{fullData.name}</extra>",
+        })
+    if not data:
+        return None
+    return _figure(data, {
+        "title": {"text": f"Change from {report['baseline']} to {report['endline']} by {by.replace('_', ' ')} (95% CI)"},
+        "xaxis": {"title": {"text": "change in score (points)"}, "zeroline": True, "zerolinewidth": 2},
+        "yaxis": {"automargin": True, "autorange": "reversed"}, "height": max(300, 60 + 34 * len(groups))})
+
+
+def did_figure(report: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Difference in differences (intervention minus comparison) per domain, with 95% CIs."""
+    did = report.get("did") or {}
+    rows = [d for d in did.get("domains", []) if d.get("ok")]
+    if not rows:
+        return None
+    labels = {d["code"]: d.get("label") or d["code"] for d in report.get("domains", [])}
+    est = [d["estimate"] for d in rows]
+    data = [{"type": "scatter", "mode": "markers", "name": "DiD", "y": [labels.get(d["code"], d["code"]) for d in rows],
+             "x": est, "marker": {"color": [DOMAIN_COLOURS.get(d["code"], "#444") for d in rows], "size": 10},
+             "error_x": _error(est, [d["ci_low"] for d in rows], [d["ci_high"] for d in rows]),
+             "hovertemplate": "%{y}: %{x:+.1f} points<extra></extra>", "showlegend": False}]
+    return _figure(data, {"title": {"text": "Intervention minus comparison area: difference in differences (95% CI)"},
+                          "xaxis": {"title": {"text": "points"}, "zeroline": True, "zerolinewidth": 2},
+                          "yaxis": {"automargin": True, "autorange": "reversed"}, "height": 260})
+
+
+def exposure_figure(report: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Endline domain scores by how many campaign channels respondents saw, with 95% CIs."""
+    exposure = report.get("exposure") or {}
+    rows = exposure.get("domains") or []
+    if not rows:
+        return None
+    labels = {d["code"]: d.get("label") or d["code"] for d in report.get("domains", [])}
+    data = []
+    for row in rows:
+        doses = [b for b in row["by_dose"] if b.get("estimate") is not None]
+        if not doses:
+            continue
+        scale = _scale(row)
+        est = [b["estimate"] * scale for b in doses]
+        data.append({
+            "type": "scatter", "mode": "lines+markers", "name": labels.get(row["code"], row["code"]),
+            "x": [b["dose"] for b in doses], "y": est, "line": {"color": DOMAIN_COLOURS.get(row["code"], "#444")},
+            "error_y": _error(est, [b["ci_low"] * scale for b in doses], [b["ci_high"] * scale for b in doses]),
+            "hovertemplate": "%{x} channels: %{y:.1f}<extra>%{fullData.name}</extra>",
+        })
+    if not data:
+        return None
+    return _figure(data, {"title": {"text": f"{report['endline']} scores by campaign channels seen (95% CI)"},
+                          "xaxis": {"title": {"text": "channels seen (" + ", ".join(exposure.get("channels", [])) + ")"},
+                                    "type": "category"},
+                          "yaxis": {"range": [0, 100], "title": {"text": "score"}}})
+
+
+def report_figures(report: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every chart the report has data for, by name, in page order."""
+    made = {"domains": domain_figure(report), "groups": group_figure(report), "did": did_figure(report),
+            "exposure": exposure_figure(report)}
+    return {name: fig for name, fig in made.items() if fig is not None}
