@@ -40,6 +40,7 @@ def test_the_report_draws_its_charts_and_redraws_them_for_a_new_breakdown(page, 
     assert page.locator("#chart-domains .errorbar").count() == 6
     assert "General public" in page.locator("#chart-groups").inner_text()
     page.screenshot(path=str(output_dir / "report-by-segment.png"), full_page=True)
+    page.screenshot(path=str(output_dir / "report-top.png"))  # the README's picture (docs/screenshot-analysis.png)
 
     page.select_option("select[name=by]", "sex")  # HTMX swaps the report: the new chart is drawn too
     page.wait_for_url("**by=sex**")
