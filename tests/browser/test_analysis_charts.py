@@ -3,26 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from sqlmodel import Session
-
-from surveys import service
-from surveys.demo import demo_spec, generate_payloads
 from tests.factories import PASSWORD
-from tests.surveys.factories import make_survey
+from tests.surveys.factories import make_demo_survey
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
 def kap(engine):
-    made = make_survey(engine, spec=demo_spec())
-    with Session(engine, expire_on_commit=False) as session:
-        for name, wave in made.waves.items():
-            for payload in generate_payloads(n=150, wave=name, seed=11):
-                service.submit(session=session, survey=made.survey, wave=wave, payload=payload, enumerator=None,
-                               source="api", audit=False)
-        session.commit()
-    return made
+    return make_demo_survey(engine, per_wave=150, seed=11)
 
 
 def test_the_report_draws_its_charts_and_redraws_them_for_a_new_breakdown(page, live_server, personas, kap, output_dir):

@@ -261,3 +261,20 @@ def make_survey(
         made = build(session)
         session.commit()
         return made
+
+
+def make_demo_survey(engine: Engine, *, per_wave: int, seed: int, **generate: Any) -> KapSurvey:
+    """The demo instrument (``surveys.demo``) with ``per_wave`` synthetic interviews in each of its
+    baseline and endline waves, stored through ``submit()`` (``generate``: more options of
+    ``generate_payloads``, e.g. ``panel_codes=True``)."""
+    from surveys import service  # noqa: PLC0415
+    from surveys.demo import demo_spec, generate_payloads  # noqa: PLC0415
+
+    made = make_survey(engine, spec=demo_spec())
+    with Session(engine, expire_on_commit=False) as session:
+        for name, wave in made.waves.items():
+            for payload in generate_payloads(n=per_wave, wave=name, seed=seed, **generate):
+                service.submit(session=session, survey=made.survey, wave=wave, payload=payload, enumerator=None,
+                               source="api", audit=False)
+        session.commit()
+    return made

@@ -20,7 +20,7 @@ from surveys.models import AnalysisCache, Submission, SubmissionScore, Submissio
 from surveys.scoring import score_many
 from web.accounts.models import utcnow
 from tests.factories import bearer, login
-from tests.surveys.factories import make_survey
+from tests.surveys.factories import make_demo_survey, make_survey
 
 PER_WAVE = 120
 
@@ -28,14 +28,7 @@ PER_WAVE = 120
 @pytest.fixture
 def kap(engine):
     """The demo instrument with PER_WAVE synthetic interviews in each of baseline and endline."""
-    made = make_survey(engine, spec=demo_spec())
-    with Session(engine, expire_on_commit=False) as session:
-        for name, wave in made.waves.items():
-            for payload in generate_payloads(n=PER_WAVE, wave=name, seed=7):
-                service.submit(session=session, survey=made.survey, wave=wave, payload=payload, enumerator=None,
-                               source="api", audit=False)
-        session.commit()
-    return made
+    return make_demo_survey(engine, per_wave=PER_WAVE, seed=7)
 
 
 def test_it_scores_every_submission_once(engine, kap):

@@ -10,11 +10,9 @@ from html.parser import HTMLParser
 import pytest
 from sqlmodel import Session
 
-from surveys import service
 from surveys.analysis_service import get_report
-from surveys.demo import demo_spec, generate_payloads
 from tests.factories import login
-from tests.surveys.factories import make_survey
+from tests.surveys.factories import make_demo_survey
 from web.charts import domain_figure, exposure_figure, group_figure, plotly_css, plotly_js, report_figures
 from web.render import templates
 
@@ -31,13 +29,8 @@ def report(tmp_path_factory):
     cfg.attributes["configure_logging"] = False
     command.upgrade(cfg, "head")
     engine = make_engine(url)
-    made = make_survey(engine, spec=demo_spec())
-    with Session(engine, expire_on_commit=False) as session:
-        for name, wave in made.waves.items():
-            for payload in generate_payloads(n=150, wave=name, seed=3):
-                service.submit(session=session, survey=made.survey, wave=wave, payload=payload, enumerator=None,
-                               source="api", audit=False)
-        session.commit()
+    made = make_demo_survey(engine, per_wave=150, seed=3)
+    with Session(engine) as session:
         found = get_report(session=session, survey_id=made.id, baseline="baseline", endline="endline", by="segment")
     engine.dispose()
     return found
@@ -105,16 +98,9 @@ def test_the_page_carries_each_figure_intact_in_an_escaped_attribute(report):
     assert [json.loads(f) for f in parser.figures] == [json.loads(json.dumps(figures["groups"]))]
 
 
-def test_the_report_page_links_plotly_and_holds_its_figures(client, personas, engine, report):
+def test_the_report_page_links_plotly_and_holds_its_figures(client, personas, engine):
     login(client, "leo")
-    # A survey of this app's database with the demo data.
-    made = make_survey(engine, spec=demo_spec())
-    with Session(engine, expire_on_commit=False) as session:
-        for name, wave in made.waves.items():
-            for payload in generate_payloads(n=60, wave=name, seed=5):
-                service.submit(session=session, survey=made.survey, wave=wave, payload=payload, enumerator=None,
-                               source="api", audit=False)
-        session.commit()
+    made = make_demo_survey(engine, per_wave=60, seed=5)  # in this app's database
     page = client.get(f"/analysis/{made.id}")
     assert page.status_code == 200
     assert '<script src="/static/vendor/plotly/plotly.min.js" defer></script>' in page.text
