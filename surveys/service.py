@@ -553,14 +553,22 @@ def list_waves(*, session: Session, survey: Survey) -> list[Wave]:
                              .order_by(col(Wave.starts_on).is_(None), col(Wave.starts_on), col(Wave.id))).all())
 
 
+def _as_id(value: str | int) -> int | None:
+    """``value`` as a database id: an int, or a string of ASCII digits, within 64 bits."""
+    if isinstance(value, str):
+        value = int(value) if value.isascii() and value.isdigit() and len(value) < 19 else -1
+    return value if 0 <= value < 2**63 else None
+
+
 def get_wave(*, session: Session, survey: Survey, wave: str | int) -> Wave | None:
     """The survey's wave with this id (an int, or a string of digits) or this name."""
-    if isinstance(wave, int) or (isinstance(wave, str) and wave.isdigit()):
-        found = session.get(Wave, int(wave))
+    wave_id = _as_id(wave)
+    if wave_id is not None:
+        found = session.get(Wave, wave_id)
         if found is not None and found.survey_id == survey.id:
             return found
-        if isinstance(wave, int):
-            return None
+    if isinstance(wave, int):
+        return None
     return session.exec(select(Wave).where(Wave.survey_id == survey.id, func.lower(Wave.name) == str(wave).lower())).first()
 
 
@@ -568,9 +576,12 @@ def get_survey_wave(*, session: Session, survey_id: int, wave: str | int) -> tup
     """The survey and its wave with this id (an int, or a string of digits) or name, in one query;
     None when either is missing (:func:`get_survey` and :func:`get_wave` then tell which, and a
     wave whose name is digits is found by name)."""
-    by_id = isinstance(wave, int) or (isinstance(wave, str) and wave.isdigit())
+    wave_id = _as_id(wave)
+    if isinstance(wave, int) and wave_id is None:
+        return None
     found = session.exec(select(Survey, Wave).join(Wave, col(Wave.survey_id) == Survey.id).where(
-        Survey.id == survey_id, Wave.id == int(wave) if by_id else func.lower(Wave.name) == str(wave).lower())).first()
+        Survey.id == survey_id,
+        Wave.id == wave_id if wave_id is not None else func.lower(Wave.name) == str(wave).lower())).first()
     return (found[0], found[1]) if found is not None else None
 
 

@@ -14,6 +14,7 @@ give it: a chart without its uncertainty would claim more than the data shows.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -87,6 +88,12 @@ def plotly_css() -> tuple[str, tuple[str, ...]]:
 _RULE = re.compile(r"""\s*("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[A-Za-z_$][\w$]*)\s*:\s*("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')\s*([,}])""")
 
 
+def _text(value: Any) -> str:
+    """A label for plotly, which reads a subset of HTML in text (<b>, <br>, <a href>): escaped, as
+    labels and breakdown values are written by users and enumerators."""
+    return html.escape(str(value), quote=False)
+
+
 def _figure(data: list[dict[str, Any]], layout: Mapping[str, Any]) -> dict[str, Any]:
     import plotly.graph_objects as go  # noqa: PLC0415
 
@@ -115,10 +122,10 @@ def domain_figure(report: Mapping[str, Any]) -> dict[str, Any] | None:
     for wave, colour in zip(("baseline", "endline"), WAVE_COLOURS):
         est = [d[wave]["estimate"] for d in domains]
         data.append({
-            "type": "bar", "name": f"{report[wave]}", "x": [d.get("label") or d["code"] for d in domains], "y": est,
+            "type": "bar", "name": _text(report[wave]), "x": [_text(d.get("label") or d["code"]) for d in domains], "y": est,
             "marker": {"color": colour}, "error_y": _error(est, [d[wave]["ci_low"] for d in domains],
                                                           [d[wave]["ci_high"] for d in domains]),
-            "hovertemplate": "%{x}: %{y:.1f}<extra>" + str(report[wave]) + "</extra>",
+            "hovertemplate": "%{x}: %{y:.1f}<extra>" + _text(report[wave]) + "</extra>",
         })
     return _figure(data, {"title": {"text": "Domain scores (0-100) with 95% CI"}, "barmode": "group",
                           "yaxis": {"range": [0, 100], "title": {"text": "score"}}})
@@ -130,7 +137,7 @@ def group_figure(report: Mapping[str, Any]) -> dict[str, Any] | None:
     if not groups:
         return None
     by = groups[0]["by"]
-    name = (lambda v: segment_label(v)) if by == "segment" else (lambda v: str(v))
+    name = (lambda v: _text(segment_label(v))) if by == "segment" else _text
     data = []
     for code, colour in DOMAIN_COLOURS.items():
         rows = [(name(g["value"]), d) for g in groups for d in g["domains"] if d["code"] == code and d.get("ok")]
@@ -138,7 +145,7 @@ def group_figure(report: Mapping[str, Any]) -> dict[str, Any] | None:
             continue
         est = [d["difference"] for _, d in rows]
         data.append({
-            "type": "scatter", "mode": "markers", "name": rows[0][1].get("label") or code, "y": [v for v, _ in rows],
+            "type": "scatter", "mode": "markers", "name": _text(rows[0][1].get("label") or code), "y": [v for v, _ in rows],
             "x": est, "marker": {"color": colour, "size": 9},
             "error_x": _error(est, [d["diff_ci_low"] for _, d in rows], [d["diff_ci_high"] for _, d in rows]),
             "hovertemplate": "%{y}: %{x:+.1f} points<extra>%{fullData.name}</extra>",
@@ -146,7 +153,7 @@ def group_figure(report: Mapping[str, Any]) -> dict[str, Any] | None:
     if not data:
         return None
     return _figure(data, {
-        "title": {"text": f"Change from {report['baseline']} to {report['endline']} by {by.replace('_', ' ')} (95% CI)"},
+        "title": {"text": _text(f"Change from {report['baseline']} to {report['endline']} by {by.replace('_', ' ')} (95% CI)")},
         "xaxis": {"title": {"text": "change in score (points)"}, "zeroline": True, "zerolinewidth": 2},
         "yaxis": {"automargin": True, "autorange": "reversed"}, "height": max(300, 60 + 34 * len(groups))})
 
@@ -157,9 +164,9 @@ def did_figure(report: Mapping[str, Any]) -> dict[str, Any] | None:
     rows = [d for d in did.get("domains", []) if d.get("ok")]
     if not rows:
         return None
-    labels = {d["code"]: d.get("label") or d["code"] for d in report.get("domains", [])}
+    labels = {d["code"]: _text(d.get("label") or d["code"]) for d in report.get("domains", [])}
     est = [d["estimate"] for d in rows]
-    data = [{"type": "scatter", "mode": "markers", "name": "DiD", "y": [labels.get(d["code"], d["code"]) for d in rows],
+    data = [{"type": "scatter", "mode": "markers", "name": "DiD", "y": [labels.get(d["code"], _text(d["code"])) for d in rows],
              "x": est, "marker": {"color": [DOMAIN_COLOURS.get(d["code"], "#444") for d in rows], "size": 10},
              "error_x": _error(est, [d["ci_low"] for d in rows], [d["ci_high"] for d in rows]),
              "hovertemplate": "%{y}: %{x:+.1f} points<extra></extra>", "showlegend": False}]
@@ -174,7 +181,7 @@ def exposure_figure(report: Mapping[str, Any]) -> dict[str, Any] | None:
     rows = exposure.get("domains") or []
     if not rows:
         return None
-    labels = {d["code"]: d.get("label") or d["code"] for d in report.get("domains", [])}
+    labels = {d["code"]: _text(d.get("label") or d["code"]) for d in report.get("domains", [])}
     data = []
     for row in rows:
         doses = [b for b in row["by_dose"] if b.get("estimate") is not None]
@@ -183,15 +190,15 @@ def exposure_figure(report: Mapping[str, Any]) -> dict[str, Any] | None:
         scale = _scale(row)
         est = [b["estimate"] * scale for b in doses]
         data.append({
-            "type": "scatter", "mode": "lines+markers", "name": labels.get(row["code"], row["code"]),
+            "type": "scatter", "mode": "lines+markers", "name": labels.get(row["code"], _text(row["code"])),
             "x": [b["dose"] for b in doses], "y": est, "line": {"color": DOMAIN_COLOURS.get(row["code"], "#444")},
             "error_y": _error(est, [b["ci_low"] * scale for b in doses], [b["ci_high"] * scale for b in doses]),
             "hovertemplate": "%{x} channels: %{y:.1f}<extra>%{fullData.name}</extra>",
         })
     if not data:
         return None
-    return _figure(data, {"title": {"text": f"{report['endline']} scores by campaign channels seen (95% CI)"},
-                          "xaxis": {"title": {"text": "channels seen (" + ", ".join(exposure.get("channels", [])) + ")"},
+    return _figure(data, {"title": {"text": _text(f"{report['endline']} scores by campaign channels seen (95% CI)")},
+                          "xaxis": {"title": {"text": _text("channels seen (" + ", ".join(exposure.get("channels", [])) + ")")},
                                     "type": "category"},
                           "yaxis": {"range": [0, 100], "title": {"text": "score"}}})
 

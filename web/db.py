@@ -8,6 +8,7 @@ migrations serve both.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 import threading
@@ -19,7 +20,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from typing import Any
 
-from sqlalchemy import bindparam, event, text
+from sqlalchemy import bindparam, event, inspect, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, SQLModel, create_engine
@@ -49,13 +50,19 @@ def is_sqlite(engine_or_url: Engine | str) -> bool:
 
 
 class _WriteLock:
-    """One writer at a time per SQLite file in this process, handed over in arrival order.
+    """One writer at a time per SQLite file in this process.
 
     SQLite lets one connection write at a time; the others get SQLITE_BUSY, and its busy handler
     retries with sleeps of 1 ms up to 100 ms. Under concurrent submissions most of the latency
-    was those sleeps. Connections of one process now queue on a Python lock before their first
-    write instead, and the next one proceeds the moment the writer commits; the busy timeout still
-    covers other processes (``konbit serve --workers``, the CLI, the scheduler).
+    was those sleeps. Connections of one process now wait on a Python lock before their first
+    write instead, and a waiting one proceeds the moment the writer's transaction ends; the busy
+    timeout still covers other processes (``konbit serve --workers``, the CLI, the scheduler).
+
+    Waiting is only ever an optimisation, never required, so it never risks a deadlock: a
+    connection that is already in a transaction (it may hold SQLite's lock without this one),
+    code on an event loop's thread (the holder may need that loop to finish), and a thread
+    that holds the lock through another connection only *try* to take it, and otherwise write
+    under SQLite's busy timeout as before.
     """
 
     __slots__ = ("lock", "owner")
@@ -64,11 +71,13 @@ class _WriteLock:
         self.lock = threading.Lock()
         self.owner: int | None = None
 
-    def acquire(self) -> bool:
+    def acquire(self, *, wait: bool) -> bool:
         me = threading.get_ident()
         if self.owner == me:  # another connection of this thread writes: SQLite's busy timeout decides
             return False
-        if not self.lock.acquire(timeout=10):  # pragma: no cover - as long as the busy timeout
+        if wait and asyncio._get_running_loop() is not None:  # an event loop's thread never blocks here
+            wait = False
+        if not (self.lock.acquire(timeout=10) if wait else self.lock.acquire(blocking=False)):
             return False
         self.owner = me
         return True
@@ -80,7 +89,10 @@ class _WriteLock:
 
 _WRITE_LOCKS: dict[str, _WriteLock] = {}
 _WRITE_LOCKS_GUARD = threading.Lock()
-_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER", "BEGIN IMMEDIATE", "BEGIN EXCLUSIVE")
+# Statements that write, or open a transaction that is about to (SQLAlchemy's SAVEPOINT). A write
+# not recognised here (a CTE that inserts) is safe: that transaction then only tries for the lock.
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER", "BEGIN IMMEDIATE", "BEGIN EXCLUSIVE",
+           "SAVEPOINT")
 
 
 def _write_lock(database: str) -> _WriteLock | None:
@@ -125,9 +137,16 @@ class _Connection(sqlite3.Connection):
     def executemany(self, sql, seq_of_parameters, /):  # noqa: ANN001, ANN201
         return self.cursor().executemany(sql, seq_of_parameters)
 
+    def executescript(self, sql_script, /):  # noqa: ANN001, ANN201 - it commits first, then runs unlocked
+        try:
+            return super().executescript(sql_script)
+        finally:
+            self._after()
+
     def _before(self, sql: str) -> None:
         if self._write_lock is not None and not self._holding and sql.lstrip()[:15].upper().startswith(_WRITES):
-            self._holding = self._write_lock.acquire()
+            # Already in a transaction: it may have written unnoticed and hold SQLite's lock, so only try.
+            self._holding = self._write_lock.acquire(wait=not self.in_transaction)
 
     def _after(self) -> None:
         if self._holding and not self.in_transaction:
@@ -182,6 +201,8 @@ def make_engine(url: str, **kwargs) -> Engine:
     kwargs.setdefault("pool_size", size)
     kwargs.setdefault("max_overflow", overflow)
     if sqlite:
+        if sqlite3.sqlite_version_info < (3, 35):  # INSERT ... RETURNING (web.db.insert_now)
+            raise RuntimeError(f"Konbit needs SQLite 3.35 or later; this Python has {sqlite3.sqlite_version}.")
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
@@ -239,6 +260,10 @@ def insert_now(session: Session, row: SQLModel, *, unless_taken: str = "") -> bo
     row.id = new_id  # type: ignore[attr-defined]
     make_transient_to_detached(row)
     session.add(row)
+    # Count it among the transaction's new objects, as the ORM does for the rows its flush inserts
+    # (Session._register_persistent): a rollback, or its savepoint's, then takes it out of the
+    # session with its values, instead of leaving a persistent object whose row is gone.
+    session._transaction._new[inspect(row)] = True  # noqa: SLF001 - SQLAlchemy 2.0's own bookkeeping
     return True
 
 

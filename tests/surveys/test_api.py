@@ -313,3 +313,10 @@ def test_a_browser_session_submits_with_its_csrf_token(client, personas, kap):
     assert client.post(url, json=make_payload()).status_code == 403
     r = client.post(url, json=make_payload(), headers={"X-CSRF-Token": csrf})
     assert r.status_code == 201 and r.json()["source"] == "web"
+
+
+def test_a_wave_given_by_odd_digits_or_a_huge_id_is_a_clear_422_not_a_500(client, tokens, kap):
+    for wave in ("²", "٣", "99999999999999999999999", 2**64, -1):
+        r = client.post(f"/api/v1/surveys/{kap.id}/submissions", json=make_payload(wave=wave), headers=tokens["eddy"])
+        assert r.status_code == 422, (wave, r.text)
+        assert "wave" in r.text

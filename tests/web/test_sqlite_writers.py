@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 
 import pytest
 from sqlalchemy import text
@@ -105,3 +106,79 @@ def test_the_engine_uses_it_and_keeps_its_pooled_connections(tmp_path):
 
 def test_memory_databases_have_no_lock():
     assert _write_lock(":memory:") is None and _write_lock("") is None
+
+
+def test_a_transaction_that_wrote_without_the_lock_only_tries_for_it_so_nothing_deadlocks(path):
+    """A write the prefix check does not see leaves the connection holding SQLite's lock but not
+    this one. Its next write must not wait for the lock's holder, who waits on SQLite for it."""
+    unseen, holder = _connect(path), _connect(path, timeout=5)
+    unseen.execute("BEGIN")
+    unseen.execute("/* unseen */ INSERT INTO t (v) VALUES ('unseen')")  # SQLite's write lock, not ours
+    holder.execute("SAVEPOINT s")  # takes ours (opening a transaction counts as a write)
+    assert _write_lock(str(path)).lock.locked()
+    done = threading.Event()
+
+    def holder_writes() -> None:
+        try:
+            holder.execute("INSERT INTO t (v) VALUES ('holder')")  # waits on SQLite for `unseen`
+            holder.execute("RELEASE s")
+            holder.commit()
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=holder_writes)
+    thread.start()
+    unseen.execute("INSERT INTO t (v) VALUES ('again')")  # must not wait for the holder
+    unseen.commit()
+    assert done.wait(5)
+    thread.join()
+    assert sorted(r[0] for r in unseen.execute("SELECT v FROM t")) == ["again", "holder", "unseen"]
+    assert not _write_lock(str(path)).lock.locked()
+    unseen.close()
+    holder.close()
+
+
+def test_code_on_an_event_loop_never_waits_for_the_lock(path):
+    import asyncio  # noqa: PLC0415
+
+    holder, loop_side = _connect(path), _connect(path, timeout=0.2)
+    holder.execute("INSERT INTO t (v) VALUES ('holder')")
+
+    async def write_from_the_loop() -> str:
+        try:
+            loop_side.execute("INSERT INTO t (v) VALUES ('loop')")
+        except sqlite3.OperationalError as err:  # SQLite's own busy timeout, not a wait on our lock
+            return str(err)
+        return "wrote"
+
+    started = time.monotonic()
+    assert "locked" in asyncio.run(write_from_the_loop())
+    assert time.monotonic() - started < 3  # waiting on the lock would have taken its 10 s timeout
+    holder.commit()
+    loop_side.close()
+    holder.close()
+
+
+def test_rows_inserted_at_once_leave_the_session_when_their_transaction_rolls_back(engine):
+    """insert_now's objects behave as the ORM's new ones: a rollback (or a savepoint's) takes them
+    out of the session, and SQLite giving the id out again is no clash."""
+    from sqlmodel import Session, func, select  # noqa: PLC0415
+
+    from web.accounts.models import AuditEvent  # noqa: PLC0415
+    from web.accounts.service import record_audit  # noqa: PLC0415
+
+    with Session(engine) as session:
+        kept = record_audit(session=session, actor=None, action="test.kept", actor_name="t")
+        savepoint = session.begin_nested()
+        dropped = record_audit(session=session, actor=None, action="test.dropped", actor_name="t")
+        savepoint.rollback()
+        assert kept in session and dropped not in session and dropped.action == "test.dropped"
+        again = record_audit(session=session, actor=None, action="test.again", actor_name="t")
+        session.commit()
+        assert {e.action for e in session.exec(select(AuditEvent).where(AuditEvent.actor_name == "t"))} == \
+            {"test.kept", "test.again"}
+        gone = record_audit(session=session, actor=None, action="test.gone", actor_name="t")
+        session.rollback()
+        assert gone not in session and gone.action == "test.gone"  # readable, not an ObjectDeletedError
+        assert session.exec(select(func.count()).select_from(AuditEvent).where(AuditEvent.actor_name == "t")).one() == 2
+        assert again.id and kept.id
