@@ -14,7 +14,7 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 
-from .charts import plotly_css, plotly_js
+from .charts import plotly_css, plotly_js, plotly_version
 from .db import WORKER_THREADS, check_schema, make_engine
 from .errors import install_error_handlers
 from .middleware import BodySizeLimit, ConcurrencyLimit, SecurityHeaders
@@ -35,21 +35,25 @@ class CachedStatic(StaticFiles):
         return response
 
 
-def _plotly_js(request: Request) -> Response:
-    """plotly.js from the ``plotly`` package (MIT), gzipped for browsers that accept it, cached a week."""
-    body, gzipped, version = plotly_js()
-    headers = {"Cache-Control": "public, max-age=604800", "ETag": f'"plotly.js-{version}"', "Vary": "Accept-Encoding"}
-    if request.headers.get("if-none-match") == headers["ETag"]:
+def _asset(request: Request, body: bytes, media_type: str, etag: str, gzipped: bytes | None = None) -> Response:
+    """A generated asset, cached a week and revalidated by ETag; gzipped for browsers that accept it."""
+    headers = {"Cache-Control": "public, max-age=604800", "ETag": etag, "Vary": "Accept-Encoding"}
+    if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
-    if "gzip" in request.headers.get("accept-encoding", ""):
-        return Response(gzipped, media_type="text/javascript", headers={**headers, "Content-Encoding": "gzip"})
-    return Response(body, media_type="text/javascript", headers=headers)
+    if gzipped is not None and "gzip" in request.headers.get("accept-encoding", ""):
+        return Response(gzipped, media_type=media_type, headers={**headers, "Content-Encoding": "gzip"})
+    return Response(body, media_type=media_type, headers=headers)
 
 
-def _plotly_css() -> Response:
+def _plotly_js(request: Request) -> Response:
+    """plotly.js from the ``plotly`` package (MIT)."""
+    body, gzipped, version = plotly_js()
+    return _asset(request, body, "text/javascript", f'"plotly.js-{version}"', gzipped)
+
+
+def _plotly_css(request: Request) -> Response:
     """plotly.js's style rules as a stylesheet (the CSP refuses the inline one it would write)."""
-    return Response(plotly_css()[0], media_type="text/css",
-                    headers={"Cache-Control": "public, max-age=604800", "ETag": f'"plotly.css-{plotly_js()[2]}"'})
+    return _asset(request, plotly_css()[0].encode(), "text/css", f'"plotly.css-{plotly_version()}"')
 
 
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None, check_db: bool = True) -> FastAPI:

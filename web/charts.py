@@ -26,7 +26,7 @@ from campaign.segments import segment_label
 
 __all__ = [
     "PLOTLY_JS", "did_figure", "domain_figure", "exposure_figure", "group_figure", "plotly_css", "plotly_js",
-    "report_figures",
+    "plotly_version", "report_figures",
 ]
 
 WAVE_COLOURS = ("#9aa5b1", "#1f6f8b")  # baseline grey, endline blue
@@ -45,13 +45,23 @@ PLOTLY_JS = "plotly.min.js"
 
 
 @cache
+def _bundle() -> bytes:
+    return (_plotly_dir() / PLOTLY_JS).read_bytes()
+
+
+@cache
 def plotly_js() -> tuple[bytes, bytes, str]:
     """(plotly.min.js, the same gzipped, its version) read once: 4.8 MB, 1.4 MB on the wire."""
     import gzip  # noqa: PLC0415
 
-    body = (_plotly_dir() / PLOTLY_JS).read_bytes()
-    found = re.search(rb"plotly\.js v([0-9][0-9.]*)", body[:400])
-    return body, gzip.compress(body, compresslevel=6, mtime=0), found.group(1).decode() if found else "unknown"
+    body = _bundle()
+    return body, gzip.compress(body, compresslevel=6, mtime=0), plotly_version()
+
+
+def plotly_version() -> str:
+    """The bundle's version, from its banner."""
+    found = re.search(rb"plotly\.js v([0-9][0-9.]*)", _bundle()[:400])
+    return found.group(1).decode() if found else "unknown"
 
 
 def _js_string(literal: str) -> str:
@@ -69,7 +79,7 @@ def plotly_css() -> tuple[str, tuple[str, ...]]:
     puts empty elements with those ids. Both are read from the bundle itself, so they follow
     the plotly version installed.
     """
-    source = plotly_js()[0].decode()
+    source = _bundle().decode()  # not plotly_js(): the report page needs no gzip
     start = source.find('{"X,X div"')
     rules: list[str] = []
     if start >= 0:

@@ -14,12 +14,11 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from typing import Any
-
 from sqlalchemy import bindparam, event, inspect, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import make_transient_to_detached
@@ -226,7 +225,7 @@ def session_scope(engine: Engine) -> Iterator[Session]:
             raise
 
 
-_INSERTS: dict[tuple[str, str, str], Any] = {}
+_INSERTS: dict[tuple[str, str, str], tuple[Any, list[str]]] = {}  # (statement, column keys)
 
 
 def insert_now(session: Session, row: SQLModel, *, unless_taken: str = "") -> bool:
@@ -242,9 +241,8 @@ def insert_now(session: Session, row: SQLModel, *, unless_taken: str = "") -> bo
     table = type(row).__table__
     dialect = session.get_bind().dialect
     key = (table.name, dialect.name, unless_taken)
-    statement = _INSERTS.get(key)
-    columns = [column for column in table.columns if not column.primary_key]
-    if statement is None:
+    if key not in _INSERTS:
+        columns = [column for column in table.columns if not column.primary_key]
         quote = dialect.identifier_preparer.quote
         sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(c.name) for c in columns)}) "
                f"VALUES ({', '.join(':' + c.key for c in columns)})"
@@ -252,9 +250,10 @@ def insert_now(session: Session, row: SQLModel, *, unless_taken: str = "") -> bo
                + " RETURNING id")
         # text() with typed parameters: its compiled form is cached, which the dialects'
         # insert().on_conflict_do_nothing() is not.
-        statement = _INSERTS[key] = (text(sql).bindparams(*(bindparam(c.key, type_=c.type) for c in columns))
-                                     .columns(table.c.id))
-    new_id = session.execute(statement, {c.key: getattr(row, c.key) for c in columns}).scalar()
+        _INSERTS[key] = (text(sql).bindparams(*(bindparam(c.key, type_=c.type) for c in columns)).columns(table.c.id),
+                         [c.key for c in columns])
+    statement, keys = _INSERTS[key]
+    new_id = session.execute(statement, {k: getattr(row, k) for k in keys}).scalar()
     if new_id is None:
         return False
     row.id = new_id  # type: ignore[attr-defined]

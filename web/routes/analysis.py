@@ -15,8 +15,8 @@ from surveys.models import Survey, Wave
 from surveys.stats.power import minimum_detectable_change, sample_size_two_proportions
 
 from ..accounts.models import User
-from ..deps import Allow, SessionDep
 from ..charts import plotly_css, report_figures
+from ..deps import Allow, SessionDep
 from ..render import render
 
 router = APIRouter(include_in_schema=False)
