@@ -1,0 +1,1 @@
+"""Campaign planning and delivery: campaigns, contacts, channels, placements, the outbox."""

@@ -30,7 +30,8 @@ from sqlalchemy import and_, exists, func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from campaign.segments import AUDIENCE_SEGMENTS, segment_label
+from audiences.segments import segment_label
+from audiences.service import list_segments, segment_names
 from content import rules
 from content.models import (
     Attachment,
@@ -808,23 +809,25 @@ def normalise_themes(values: Iterable[str]) -> list[str]:
     return list(themes)
 
 
-def normalise_segments(values: Iterable[str]) -> list[str]:
+def normalise_segments(values: Iterable[str], known: Mapping[str, str]) -> list[str]:
+    """The segment codes in ``values``, deduplicated, in the order of ``known`` (code -> name)."""
     segments: dict[str, None] = {}
     unknown = []
     for value in values:
         code = str(value).strip()
         if not code:
             continue
-        if code not in AUDIENCE_SEGMENTS:
+        if code not in known:
             unknown.append(code)
         segments.setdefault(code, None)
     if unknown:
         raise ContentError({"segments": f"Unknown audience segment(s): {', '.join(unknown)}; known: "
-                                        f"{', '.join(AUDIENCE_SEGMENTS)}."})
-    return [s for s in AUDIENCE_SEGMENTS if s in segments]
+                                        f"{', '.join(known)}."})
+    return [s for s in known if s in segments]
 
 
-def _details(title: str | None, objective: str | None, themes: Iterable[str], segments: Iterable[str]) -> dict[str, Any]:
+def _details(title: str | None, objective: str | None, themes: Iterable[str], segments: Iterable[str],
+             known: Mapping[str, str]) -> dict[str, Any]:
     errors: dict[str, str] = {}
     clean_title = _clean_title(title)
     if not clean_title:
@@ -835,7 +838,8 @@ def _details(title: str | None, objective: str | None, themes: Iterable[str], se
     if len(clean_objective) > 5000:
         errors["objective"] = "Keep the objective under 5000 characters."
     result: dict[str, Any] = {"title": clean_title, "objective": clean_objective}
-    for name, fn, values in (("themes", normalise_themes, themes), ("segments", normalise_segments, segments)):
+    for name, fn, values in (("themes", normalise_themes, themes),
+                             ("segments", lambda v: normalise_segments(v, known), segments)):
         try:
             result[name] = fn(values)
         except ContentError as err:
@@ -953,7 +957,7 @@ def create_message(*, session: Session, data, actor: User | None, ip: str = "",
                    uid: str | None = None, note: str = "Created") -> Message:
     """Create a message and its version 1 (with any variants given). ``data`` is a MessageCreate."""
     _require_permission(actor, "content.edit")
-    details = _details(data.title, data.objective, data.themes, data.segments)
+    details = _details(data.title, data.objective, data.themes, data.segments, segment_names(session=session))
     variables = variable_set(session=session)
     max_segments = sms_max_segments(session=session)
     drafts: list[VariantDraft] = []
@@ -994,6 +998,7 @@ def update_message(*, session: Session, message: Message, data, actor: User | No
         data.objective if data.objective is not None else current["objective"],
         data.themes if data.themes is not None else current["themes"],
         data.segments if data.segments is not None else current["segments"],
+        segment_names(session=session),
     )
     changed = [name for name in ("title", "objective", "themes", "segments") if details[name] != current[name]]
     if not changed:
@@ -1271,8 +1276,9 @@ _TEXT_FIELDS = {"title", "objective", "subject", "body", "alt_text"}
 def _snapshot(session: Session, version: MessageVersion | None) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     if version is None:
         return {}, {}
+    names = segment_names(session=session)
     details = {"title": version.title, "objective": version.objective,
-               "themes": list(version.themes or []), "segments": [segment_label(s) for s in version.segments or []]}
+               "themes": list(version.themes or []), "segments": [segment_label(s, names) for s in version.segments or []]}
     variants = {}
     for view in version_variants(session=session, version_id=version.id):
         v = view.variant
@@ -1336,11 +1342,15 @@ def coverage(*, session: Session, message: Message, version_id: int | None = Non
     # fr-HT counts for fr.
     existing += [(lang.split("-")[0], chan) for lang, chan in existing if "-" in lang]
     gaps = []
+    rows = {s.code: s for s in list_segments(session=session, include_archived=True)}
     for segment in message.segments or []:
         languages, channels = SEGMENT_NEEDS.get(segment, (("ht", "fr"), ("sms",)))
+        row = rows.get(segment)
+        if row is not None and row.languages:
+            languages = tuple(row.languages)
         missing = rules.missing_variants(languages, channels, existing)
         if missing:
-            gaps.append(CoverageGap(segment, segment_label(segment), missing))
+            gaps.append(CoverageGap(segment, segment_label(segment, {c: r.name for c, r in rows.items()}), missing))
     return gaps
 
 

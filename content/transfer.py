@@ -32,6 +32,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlmodel import Session, col, select
 
+from audiences.service import segment_names
 from content import rules
 from content.models import (
     Attachment,
@@ -58,8 +59,8 @@ from content.service import (
     normalise_segments,
     normalise_themes,
     normalise_variant,
-    validate_variable,
     sms_max_segments,
+    validate_variable,
     version_variants,
 )
 from content.storage import AttachmentStorage, StorageError
@@ -344,6 +345,7 @@ def _decode_files(doc: _LibraryDoc, problems: _Problems, session: Session, chann
 
 def _validate(session: Session, doc: _LibraryDoc) -> tuple[dict, dict[int, list[list[VariantDraft]]]]:
     problems = _Problems()
+    known_segments = segment_names(session=session)
     names = {v.name for v in list_variables(session=session)}
     for index, var in enumerate(doc.variables):
         try:
@@ -379,7 +381,7 @@ def _validate(session: Session, doc: _LibraryDoc) -> tuple[dict, dict[int, list[
         for v_index, version in enumerate(message.versions):
             v_path = f"{m_path}.versions[{v_index}]"
             for name, fn, values in (("themes", normalise_themes, version.themes),
-                                     ("segments", normalise_segments, version.segments)):
+                                     ("segments", lambda v: normalise_segments(v, known_segments), version.segments)):
                 try:
                     fn(values)
                 except ContentError as err:
@@ -434,6 +436,7 @@ def import_library(*, session: Session, storage: AttachmentStorage, data: Any, a
             errors.setdefault(_path(err["loc"]), err["msg"])
         raise ImportError_(errors) from None
     files, drafts = _validate(session, doc)
+    known_segments = segment_names(session=session)
     report = ImportReport(dry_run=dry_run)
     existing_uids = set(session.exec(select(Message.uid).where(col(Message.uid).in_([m.uid for m in doc.messages]))).all()) \
         if doc.messages else set()
@@ -491,7 +494,7 @@ def import_library(*, session: Session, storage: AttachmentStorage, data: Any, a
             report.messages_skipped.append(last.title)
             continue
         row = Message(uid=message.uid, title=last.title, objective=last.objective,
-                      themes=normalise_themes(last.themes), segments=normalise_segments(last.segments),
+                      themes=normalise_themes(last.themes), segments=normalise_segments(last.segments, known_segments),
                       status=message.status, created_by_id=None,
                       **({"created_at": message.created_at} if message.created_at else {}))
         first_author = users.get(message.versions[0].created_by)
@@ -503,7 +506,7 @@ def import_library(*, session: Session, storage: AttachmentStorage, data: Any, a
             author = users.get(version.created_by)
             v_row = MessageVersion(message_id=row.id, number=version.number, title=" ".join(version.title.split()),
                                    objective=version.objective, themes=normalise_themes(version.themes),
-                                   segments=normalise_segments(version.segments), note=version.note,
+                                   segments=normalise_segments(version.segments, known_segments), note=version.note,
                                    created_by_id=author.id if author else None,
                                    created_by_name=version.created_by,
                                    **({"created_at": version.created_at} if version.created_at else {}))

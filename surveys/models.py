@@ -5,7 +5,6 @@ from __future__ import annotations
 import enum
 import uuid as uuid_module
 from datetime import date, datetime
-
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
@@ -291,7 +290,7 @@ class WavePublic(BaseModel):
 # The design and background fields of an interview (shared by a submission and its corrections).
 class _DesignFields(BaseModel):
     language: str = PField(default="", max_length=35, description="Language code the interview was held in (ht, fr, en, es).")
-    segment: str = PField(default="", max_length=40, description="Audience segment code (campaign.segments).")
+    segment: str = PField(default="", max_length=40, description="Audience segment code (audience_segment.code).")
     region: str = PField(default="", max_length=80)
     cluster: str = PField(default="", max_length=80, description="Community or enumeration area.")
     stratum: str = PField(default="", max_length=80)

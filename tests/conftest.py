@@ -77,6 +77,14 @@ def _empty_tables(engine: Engine) -> None:
         else:
             for table in tables:
                 conn.execute(table.delete())
+    # The default segments are reference data the migration seeds: put them back.
+    from sqlmodel import Session  # noqa: PLC0415
+
+    from audiences.service import ensure_default_segments  # noqa: PLC0415
+
+    with Session(engine) as session:
+        ensure_default_segments(session=session)
+        session.commit()
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from campaign.segments import segment_label
+from audiences.segments import segment_label
 
 __all__ = [
     "PLOTLY_JS", "did_figure", "domain_figure", "exposure_figure", "group_figure", "plotly_css", "plotly_js",
@@ -141,13 +141,14 @@ def domain_figure(report: Mapping[str, Any]) -> dict[str, Any] | None:
                           "yaxis": {"range": [0, 100], "title": {"text": "score"}}})
 
 
-def group_figure(report: Mapping[str, Any]) -> dict[str, Any] | None:
+def group_figure(report: Mapping[str, Any], segment_names: Mapping[str, str] | None = None) -> dict[str, Any] | None:
     """The change in each domain score in each group of the breakdown, with 95% CIs (dots)."""
     groups = report.get("groups") or []
     if not groups:
         return None
     by = groups[0]["by"]
-    name = (lambda v: _text(segment_label(v))) if by == "segment" else _text
+    names = segment_names or {}
+    name = (lambda v: _text(segment_label(v, names))) if by == "segment" else _text
     data = []
     for code, colour in DOMAIN_COLOURS.items():
         rows = [(name(g["value"]), d) for g in groups for d in g["domains"] if d["code"] == code and d.get("ok")]
@@ -213,8 +214,8 @@ def exposure_figure(report: Mapping[str, Any]) -> dict[str, Any] | None:
                           "yaxis": {"range": [0, 100], "title": {"text": "score"}}})
 
 
-def report_figures(report: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """Every chart the report has data for, by name, in page order."""
-    made = {"domains": domain_figure(report), "groups": group_figure(report), "did": did_figure(report),
+def report_figures(report: Mapping[str, Any], segment_names: Mapping[str, str] | None = None) -> dict[str, dict[str, Any]]:
+    """Every chart the report has data for, by name, in page order (segment codes named from ``segment_names``)."""
+    made = {"domains": domain_figure(report), "groups": group_figure(report, segment_names), "did": did_figure(report),
             "exposure": exposure_figure(report)}
     return {name: fig for name, fig in made.items() if fig is not None}

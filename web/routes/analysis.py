@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
+from audiences.service import segment_names
 from surveys.analysis_service import BREAKDOWN_FIELDS, AnalysisRequestError, get_report
 from surveys.models import Survey, Wave
 from surveys.stats.power import minimum_detectable_change, sample_size_two_proportions
@@ -86,7 +87,7 @@ def analysis_page(
     else:
         error = "This survey needs two waves to compare."
     ctx = {"survey": survey, "waves": waves, "report": report, "error": error, "breakdowns": BREAKDOWN_FIELDS,
-           "figures": report_figures(report) if report else {}, "plotly_style_ids": plotly_css()[1],
+           "figures": report_figures(report, segment_names(session=session)) if report else {}, "plotly_style_ids": plotly_css()[1],
            "params": {"baseline": baseline, "endline": endline, "by": by, "correction": correction, "language": language}}
     return render(request, "analysis/report.html", ctx, block="report", status_code=422 if error and report is None and baseline and endline else 200)
 

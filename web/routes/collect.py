@@ -19,7 +19,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from campaign.segments import AUDIENCE_SEGMENTS
+from audiences.service import segment_names
 from surveys import expressions, service
 from surveys.models import InstrumentVersion, Submission, SubmissionStatus, Survey, Wave, WaveDesign
 
@@ -136,9 +136,9 @@ def _form_context(session: Session, survey_id: int, wave_id: int) -> tuple[Surve
     return survey, wave, version
 
 
-def _design_choices() -> dict[str, Any]:
+def _design_choices(session: Session) -> dict[str, Any]:
     return {
-        "segments": [[code, label] for code, label in AUDIENCE_SEGMENTS.items()],
+        "segments": [[code, label] for code, label in segment_names(session=session, include_archived=False).items()],
         "sexes": list(SEXES),
         "age_groups": list(AGE_GROUPS),
         "arms": list(ARMS),
@@ -147,7 +147,7 @@ def _design_choices() -> dict[str, Any]:
 
 
 def _page_data(
-    *, user: User, survey: Survey, wave: Wave, version: InstrumentVersion, form: dict[str, Any],
+    *, session: Session, user: User, survey: Survey, wave: Wave, version: InstrumentVersion, form: dict[str, Any],
     correction: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     return {
@@ -160,7 +160,7 @@ def _page_data(
         "form_url": f"/collect/{survey.id}/{wave.id}",
         "submit_url": f"/api/v1/surveys/{survey.id}/submissions",
         "username": user.username,
-        "design": _design_choices(),
+        "design": _design_choices(session),
         "form": form,
         "correction": correction,
     }
@@ -190,7 +190,7 @@ def collect_home(request: Request, session: SessionDep, user: Annotated[User, Al
         "sent_back": [row for row in submissions if row[0].status == SubmissionStatus.has_issues],
         "status_counts": counts,
         "badges": STATUS_BADGES,
-        "segments": AUDIENCE_SEGMENTS,
+        "segments": segment_names(session=session),
     })
 
 
@@ -231,7 +231,7 @@ def collect_correction(
         "design": {key: getattr(submission, key) for key in (
             "segment", "region", "cluster", "stratum", "respondent_code", "arm", "sex", "age_group")},
     }
-    data = _page_data(user=user, survey=survey, wave=wave, version=version, form=form, correction=correction)
+    data = _page_data(session=session, user=user, survey=survey, wave=wave, version=version, form=form, correction=correction)
     return render(request, "collect/form.html", {
         "survey": survey, "wave": wave, "version": version, "data": data, "problems": problems,
         "submission": submission, "badges": STATUS_BADGES, "editable": editable, "panel": wave.design == WaveDesign.panel,
@@ -248,7 +248,7 @@ def collect_form(
     form, problems = client_spec(version.spec)
     if problems:
         log.warning("instrument version %s has unparsable expressions: %s", version.id, problems)
-    data = _page_data(user=user, survey=survey, wave=wave, version=version, form=form)
+    data = _page_data(session=session, user=user, survey=survey, wave=wave, version=version, form=form)
     return render(request, "collect/form.html", {
         "survey": survey, "wave": wave, "version": version, "data": data, "problems": problems,
         "submission": None, "badges": STATUS_BADGES, "editable": True, "panel": wave.design == WaveDesign.panel,

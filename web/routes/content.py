@@ -22,7 +22,8 @@ from sqlmodel import Session
 from starlette.datastructures import FormData
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
-from campaign.segments import AUDIENCE_SEGMENTS, segment_label
+from audiences.segments import segment_label
+from audiences.service import segment_names
 from content import rules
 from content import service as svc
 from content.models import (
@@ -104,12 +105,13 @@ def _language_options() -> list[tuple[str, str]]:
 
 
 def _common(session: Session) -> dict[str, Any]:
+    names = segment_names(session=session)
     return {
         "channels": [(c.value, c.label) for c in Channel],
         "channel_labels": {c.value: c.label for c in Channel},
         "statuses": list(MessageStatus),
-        "segments": AUDIENCE_SEGMENTS,
-        "segment_label": segment_label,
+        "segments": names,
+        "segment_label": lambda code: segment_label(code, names),
         "languages": _language_options(),
         "language_names": rules.LANGUAGE_NAMES,
         "platforms": list(rules.SOCIAL_PLATFORM_LIMITS),
