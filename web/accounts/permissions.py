@@ -36,6 +36,14 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "surveys.export_personal": frozenset({A}),
     # Analysis
     "analysis.view": frozenset({A, L, S, C}),
+    # Campaigns: communications staff plan, leads read everything and activate; enumerators and
+    # supervisors see nothing of campaigns' contacts.
+    "campaign.view": frozenset({A, C, L}),
+    "campaign.plan": frozenset({A, C}),
+    "campaign.activate": frozenset({A, L}),
+    "campaign.contacts": frozenset({A, C}),  # contacts' personal data (names, phones, e-mails)
+    "campaign.deliver": frozenset({A, C}),  # pause, resume, retry, confirm airings and attendance
+    "campaign.channels": frozenset({A, C}),  # channel settings and their secrets
 }
 
 # (method, path) pairs that need no login: they are the way in, or public probes.
