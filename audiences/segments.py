@@ -12,8 +12,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["CODE_PATTERN", "DEFAULT_SEGMENTS", "DefaultSegment", "SegmentKind", "check_code", "segment_label"]
+__all__ = ["CODE_PATTERN", "DEFAULT_SEGMENTS", "HAITI_DEPARTMENTS", "DefaultSegment", "SegmentKind", "check_code", "segment_label"]
 
+#: Haiti's ten departments: the regions of campaigns, contacts, channels' coverage and survey frames.
+HAITI_DEPARTMENTS = (
+    "Artibonite", "Centre", "Grand'Anse", "Nippes", "Nord", "Nord-Est", "Nord-Ouest", "Ouest", "Sud", "Sud-Est",
+)
 CODE_PATTERN = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 
 

@@ -30,9 +30,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Enum,
-    ForeignKey,
     Index,
-    Integer,
     String,
     Text,
     Time,
@@ -267,6 +265,11 @@ class Placement(SQLModel, table=True):
     timing: Timing = Field(sa_column=Column(_enum(Timing), nullable=False))
     starts_local: datetime | None = Field(default=None, sa_column=Column(_local(), nullable=True))
     rrule: str = Field(default="", max_length=500)  # RFC 5545 RRULE, without DTSTART
+    # Recurring: the times of each day the rule gives (a station's rotation: 07:30, 12:15, 18:45).
+    times_of_day: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # Broadcast channels (radio, social, trainings): the language of the spot, post or session.
+    # Empty for SMS and e-mail: each contact gets their language, falling back along the campaign's.
+    language: str = Field(default="", max_length=35)
     relative_field: str = Field(default="", max_length=80)  # consent_at, created_at or attributes.<name>
     offset_days: int = Field(default=0)
     at_time: time | None = Field(default=None, sa_column=Column(Time, nullable=True))

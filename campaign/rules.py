@@ -23,6 +23,9 @@ __all__ = [
     "allowed_day",
     "check_rrule",
     "check_timezone",
+    "daypart",
+    "parse_times",
+    "radio_reach",
     "expand",
     "in_quiet_hours",
     "local_to_utc",
@@ -221,3 +224,56 @@ def rolling_week_excess(times: Sequence[datetime], cap: int | None) -> int:
 
 def weekday_names(send_days: Sequence[int]) -> list[str]:
     return [WEEKDAYS[d] for d in sorted(set(send_days)) if 0 <= d < 7]
+
+
+def parse_times(values: Sequence[str] | None) -> tuple[time, ...]:
+    """Times of day given as "07:30" strings, sorted and deduplicated; ValueError names a bad one."""
+    out: set[time] = set()
+    for value in values or ():
+        text = str(value).strip()
+        try:
+            moment = time.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"'{text[:10]}' is not a time of day: use 24-hour HH:MM, e.g. 07:30.") from None
+        out.add(moment.replace(second=0, microsecond=0))
+    return tuple(sorted(out))
+
+
+#: Radio dayparts, as stations sell them: (name, first hour, hour after the last).
+DAYPARTS = (("Night", 0, 5), ("Morning drive", 5, 10), ("Midday", 10, 14), ("Afternoon", 14, 18), ("Evening", 18, 24))
+
+
+def daypart(moment: time) -> str:
+    return next(name for name, lo, hi in DAYPARTS if lo <= moment.hour < hi)
+
+
+@dataclass(frozen=True, slots=True)
+class RadioReach:
+    airings: int
+    listeners: int
+    rating: float
+    impressions: float  # listeners x rating x airings (gross impressions)
+    reach: float  # listeners who hear the spot at least once
+    frequency: float  # average number of times a reached listener hears it
+
+
+def radio_reach(*, airings: int, listeners: int, rating: float = 0.15) -> RadioReach:
+    """Estimated reach and frequency of ``airings`` spots on a station with ``listeners`` listeners.
+
+    The binomial model: each airing is heard by a share ``rating`` of the station's listeners,
+    independently, so a listener hears at least one of n airings with probability
+    1 - (1 - rating)^n. It ignores that habits repeat (the same people listen at 07:00 every
+    day), so it overstates reach and understates frequency for many airings in one daypart; use
+    the station's own audience survey when it has one.
+
+    References
+    ----------
+    Rust, R. T. and Klompmaker, J. E. (1981). Improving the estimation procedure for the beta
+    binomial TV exposure model. Journal of Marketing Research 18(4), 442-448 (the binomial as the
+    base case of exposure distribution models).
+    """
+    if airings < 0 or listeners < 0 or not 0 <= rating <= 1:
+        raise ValueError("airings and listeners must be >= 0 and rating in [0, 1]")
+    impressions = listeners * rating * airings
+    reach = listeners * (1 - (1 - rating) ** airings)
+    return RadioReach(airings, listeners, rating, impressions, reach, impressions / reach if reach else 0.0)

@@ -81,9 +81,19 @@ def occurrence_times(
         times = _relative_times(session, campaign, placement, contact_ids, tz)
     else:
         start = placement.starts_local
-        times = rules.expand(starts_local=start, rrule=placement.rrule if placement.timing == Timing.recurring else "",
-                             tz=tz, last_local=campaign_last_local(campaign))
-        times = [t for t in times if t.local_at >= _first_local(campaign)]
+        rule = placement.rrule if placement.timing == Timing.recurring else ""
+        clock = rules.parse_times(placement.times_of_day) if rule else ()
+        if clock and start is not None:
+            # The rule gives the days; each day has the rotation's times.
+            days = rules.expand(starts_local=datetime.combine(start.date(), time(0, 0)), rrule=rule, tz=tz,
+                                last_local=campaign_last_local(campaign))
+            times = [rules.OccurrenceTime(local, rules.local_to_utc(local, tz))
+                     for day in days for local in (datetime.combine(day.local_at.date(), t) for t in clock)
+                     if local >= start][:rules.MAX_OCCURRENCES]
+        else:
+            times = rules.expand(starts_local=start, rrule=rule, tz=tz, last_local=campaign_last_local(campaign))
+        last = campaign_last_local(campaign)
+        times = [t for t in times if _first_local(campaign) <= t.local_at <= last]
     return [t for t in times
             if (window_start is None or t.due_at >= window_start) and (window_end is None or t.due_at < window_end)]
 

@@ -57,6 +57,7 @@ __all__ = [
     "ResponseReader",
     "RowProblem",
     "parse_mapping",
+    "open_table_rows",
     "read_header",
     "read_responses",
     "row_from_json",
@@ -786,6 +787,15 @@ def _open_rows(source: Source, filename: str) -> tuple[Any, Callable[[], None]]:
     except BaseException:
         close()
         raise
+
+
+def open_table_rows(source: Source, filename: str = "") -> tuple[Any, Callable[[], None]]:
+    """The rows of a CSV (any of , ; tab, UTF-8 or Windows-1252) or XLSX file as lists of text.
+
+    Returns (rows, close): ``rows`` iterates once and has ``fraction()`` (how much is read);
+    :class:`ImportFileError` says why a file cannot be read. Other packages' imports use it.
+    """
+    return _open_rows(source, filename)
 
 
 class ResponseReader:

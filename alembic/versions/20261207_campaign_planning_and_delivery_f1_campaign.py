@@ -202,6 +202,8 @@ def upgrade() -> None:
     sa.Column('timing', sa.Enum('once', 'recurring', 'relative', 'sessions', name='timing', native_enum=False, length=20), nullable=False),
     sa.Column('starts_local', sa.DateTime(), nullable=True),
     sa.Column('rrule', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+    sa.Column('times_of_day', sa.JSON(), nullable=False),
+    sa.Column('language', sqlmodel.sql.sqltypes.AutoString(length=35), nullable=False),
     sa.Column('relative_field', sqlmodel.sql.sqltypes.AutoString(length=80), nullable=False),
     sa.Column('offset_days', sa.Integer(), nullable=False),
     sa.Column('at_time', sa.Time(), nullable=True),

@@ -19,6 +19,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from audiences.segments import HAITI_DEPARTMENTS
 from audiences.service import segment_names
 from surveys import expressions, service
 from surveys.models import InstrumentVersion, Submission, SubmissionStatus, Survey, Wave, WaveDesign
@@ -40,9 +41,6 @@ SW_SCOPE = "/collect"
 SEXES = ("female", "male", "other", "no_answer")
 AGE_GROUPS = ("15-17", "18-24", "25-34", "35-44", "45-54", "55-64", "65+")
 ARMS = ("intervention", "comparison")
-HAITI_DEPARTMENTS = (
-    "Artibonite", "Centre", "Grand'Anse", "Nippes", "Nord", "Nord-Est", "Nord-Ouest", "Ouest", "Sud", "Sud-Est",
-)
 STATUS_BADGES = {
     SubmissionStatus.received: ("Received", ""),
     SubmissionStatus.has_issues: ("Has issues", "warn"),
