@@ -41,6 +41,7 @@ from sqlmodel import Field, SQLModel
 from web.accounts.models import utcnow
 
 __all__ = [
+    "MAX_ID",
     "Campaign",
     "CampaignIn",
     "CampaignStatus",
@@ -63,6 +64,8 @@ __all__ = [
     "TrainingSession",
     "new_uid",
 ]
+
+MAX_ID = 2**31 - 1  # ids are 32-bit integers in PostgreSQL
 
 
 def _enum(cls: type[enum.Enum], length: int = 20) -> Enum:
@@ -420,6 +423,6 @@ class CampaignIn(BaseModel):
     languages: list[str] = PField(default_factory=lambda: ["ht", "fr"], min_length=1, max_length=10)
     start_date: date
     end_date: date
-    survey_id: int | None = PField(default=None, ge=1, le=2**63 - 1)
-    baseline_wave_id: int | None = PField(default=None, ge=1, le=2**63 - 1)
-    endline_wave_id: int | None = PField(default=None, ge=1, le=2**63 - 1)
+    survey_id: int | None = PField(default=None, ge=1, le=MAX_ID)
+    baseline_wave_id: int | None = PField(default=None, ge=1, le=MAX_ID)
+    endline_wave_id: int | None = PField(default=None, ge=1, le=MAX_ID)

@@ -31,6 +31,7 @@ from web.accounts.service import record_audit
 
 from . import audience, rules, schedule
 from .models import (
+    MAX_ID,
     Campaign,
     CampaignIn,
     CampaignStatus,
@@ -408,8 +409,8 @@ class SessionIn(BaseModel):
     venue: str = PField(default="", max_length=200)
     facilitator: str = PField(default="", max_length=120)
     capacity: int | None = PField(default=None, ge=1, le=100_000)
-    pre_wave_id: int | None = PField(default=None, ge=1, le=2**63 - 1)
-    post_wave_id: int | None = PField(default=None, ge=1, le=2**63 - 1)
+    pre_wave_id: int | None = PField(default=None, ge=1, le=MAX_ID)
+    post_wave_id: int | None = PField(default=None, ge=1, le=MAX_ID)
     notes: str = PField(default="", max_length=5000)
 
 
@@ -419,8 +420,8 @@ class PlacementIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = PField(default="", max_length=200)
-    message_id: int = PField(ge=1, le=2**63 - 1)
-    channel_id: int = PField(ge=1, le=2**63 - 1)
+    message_id: int = PField(ge=1, le=MAX_ID)
+    channel_id: int = PField(ge=1, le=MAX_ID)
     segments: list[str] = PField(min_length=1, max_length=20)
     timing: Timing = Timing.once
     starts_local: datetime | None = None
@@ -963,6 +964,7 @@ def campaign_preview(*, session: Session, campaign: Campaign) -> CampaignPreview
 
 @dataclass
 class CalendarEvent:
+    campaign_id: int
     placement_id: int
     local_at: datetime
     title: str
@@ -1002,7 +1004,7 @@ def calendar_events(*, session: Session, start: date, end: date, campaign_id: in
                                      Occurrence.local_at <= hi))}
         for t in schedule.occurrence_times(session=session, campaign=campaign, placement=placement):
             if lo <= t.local_at <= hi:
-                events.append(CalendarEvent(placement.id, t.local_at, placement.name or message.title, channel.name,
+                events.append(CalendarEvent(campaign.id, placement.id, t.local_at, placement.name or message.title, channel.name,
                                             channel.kind.value, placement.language, codes,
                                             statuses.get(t.local_at, "paused" if placement.status == PlacementStatus.paused
                                                          else "planned"), message.id))

@@ -87,9 +87,11 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.settings = settings
     app.state.engine = engine
 
-    from .routes import account, analysis, audit, auth, collect, content, docs, health, home, survey_data, surveys, users  # noqa: PLC0415
+    from .routes import (  # noqa: PLC0415
+        account, analysis, audit, auth, campaigns, collect, content, docs, health, home, survey_data, surveys, users,
+    )
 
-    modules = (surveys, auth, health, home, account, users, audit, docs, content, collect, survey_data, analysis)
+    modules = (surveys, auth, health, home, account, users, audit, docs, content, collect, survey_data, analysis, campaigns)
     # FastAPI tries routes in order, so the JSON API (phones sending interviews: the busiest routes)
     # comes first, the surveys API first of all; no page path starts with /api.
     routers = [router for module in modules for router in module.routers]

@@ -26,6 +26,7 @@ FLASH_COOKIE = "konbit_flash"
 # (label, path, permission): what the navigation offers, filtered by the user's role.
 NAVIGATION: list[tuple[str, str, str]] = [
     ("Home", "/", "home.view"),
+    ("Campaigns", "/campaigns", "campaign.view"),
     ("Content", "/content", "content.view"),
     ("Surveys", "/surveys", "surveys.view"),
     ("Collect", "/collect", "surveys.collect"),
