@@ -608,7 +608,12 @@ def check_placement(*, session: Session, campaign: Campaign, data: PlacementIn, 
     if len(check.occurrences) >= rules.MAX_OCCURRENCES:
         errors["rrule"] = f"This rule gives more than {rules.MAX_OCCURRENCES:,} times: end it sooner (UNTIL or COUNT)."
         return check
-    if data.timing != Timing.sessions:
+    if data.timing == Timing.relative:
+        # Each contact's own date decides: times the channel refuses are deferred to its next allowed time.
+        probe = PlacementCheck(occurrences=check.occurrences)
+        _occurrence_errors(probe, channel)
+        check.warnings += [f"{text} They will be deferred to the channel's next allowed time." for text in probe.errors.values()]
+    elif data.timing != Timing.sessions:
         _occurrence_errors(check, channel)
     # Content: a variant for every language the audience needs.
     platform = ""
@@ -683,7 +688,7 @@ def check_placement(*, session: Session, campaign: Campaign, data: PlacementIn, 
         check.warnings.append(f"{channel.name} covers comparison area(s) {', '.join(sorted(covered))}: its audience "
                               "there is exposed, which weakens the difference in differences.")
     # Frequency cap across the channel's placements.
-    if channel.kind.direct and channel.frequency_cap_per_week and not errors:
+    if channel.kind.direct and channel.frequency_cap_per_week and not errors and data.timing != Timing.relative:
         over = _cap_excess(session, campaign, channel, check, placement_id)
         if over:
             errors["frequency_cap"] = (f"The plan would break {channel.name}'s cap of {channel.frequency_cap_per_week} "
@@ -699,7 +704,11 @@ def _recipient_ids(session: Session, campaign: Campaign, segments: list[Audience
 
 def _cap_excess(session: Session, campaign: Campaign, channel: ChannelConfig, check: PlacementCheck,
                 placement_id: int | None) -> int:
-    """How many contacts the channel's placements (this one as planned) would send more than the cap to."""
+    """How many contacts the channel's placements (this one as planned) would send more than the cap to.
+
+    Relative placements send one message per contact on that contact's own day: the cap holds them
+    at send time (the extra message is skipped with the reason), so they are left out here.
+    """
     plans: list[tuple[set[int], list[datetime]]] = [
         (_recipient_ids(session, campaign, check.segments, channel.kind), [o.local_at for o in check.occurrences])]
     others = session.exec(select(Placement, Campaign).join(Campaign, Campaign.id == Placement.campaign_id)

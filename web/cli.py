@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from .cli_campaigns import campaigns_app
 from .cli_surveys import surveys_app
 from .settings import SettingsError, get_settings
 
@@ -18,6 +19,7 @@ users_app = typer.Typer(help="User accounts.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(surveys_app, name="surveys")
+app.add_typer(campaigns_app, name="campaigns")
 
 
 def _settings():

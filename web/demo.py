@@ -13,6 +13,7 @@ from pathlib import Path
 
 from sqlmodel import Session
 
+from campaign.demo import load_campaign_demo
 from content.demo import load_content_demo
 from surveys.demo import load_surveys_demo
 
@@ -31,7 +32,7 @@ DEMO_USERS: list[tuple[str, str, Role]] = [
 ]
 
 # Feature loaders: f(session) -> list of report lines. Called in order after the users.
-LOADERS: list[Callable[[Session], list[str]]] = [load_surveys_demo, load_content_demo]
+LOADERS: list[Callable[[Session], list[str]]] = [load_surveys_demo, load_content_demo, load_campaign_demo]
 
 
 def _demo_password() -> str:
