@@ -9,7 +9,7 @@ PORT ?= 8000
 PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 PYTEST_ARGS ?=
 
-.PHONY: install run serve demo migrate test test-sqlite test-postgres browser bench clean
+.PHONY: install run serve demo migrate test test-sqlite test-postgres browser bench clean i18n-extract i18n-update i18n-compile vendor-br
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,7 @@ demo: migrate
 
 run: demo
 	@echo "Demo logins are in $${KONBIT_DATA_DIR:-var}/demo-logins.txt:"; cat $${KONBIT_DATA_DIR:-var}/demo-logins.txt
-	$(BIN)/konbit serve --host $(HOST) --port $(PORT)
+	$(BIN)/konbit serve --with-scheduler --host $(HOST) --port $(PORT)
 
 # Debian's Chromium for the browser tests (never a downloaded browser build).
 browser:
@@ -55,3 +55,23 @@ bench: install
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache test-results
+
+# The interface's catalogs (web/locale; terms in docs/glossary.md). Extract the marked strings into
+# the template, merge them into each language's .po, compile the .mo files (not committed: the
+# app compiles a .po in memory when its .mo is missing or older).
+I18N_EXTRACT = $(BIN)/pybabel extract -F web/locale/babel.cfg --no-location --sort-output --project Konbit \
+	--copyright-holder Konbit --msgid-bugs-address "" -o web/locale/messages.pot .
+i18n-extract: install
+	$(I18N_EXTRACT)
+
+i18n-update: i18n-extract
+	$(BIN)/pybabel update -i web/locale/messages.pot -d web/locale --no-location --no-fuzzy-matching --width 100
+
+i18n-compile: install
+	$(BIN)/pybabel compile -d web/locale --statistics
+
+# Brotli copies of the vendored front-end files (web/assets.py serves them; Python has no brotli).
+VENDORED_BR := web/static/vendor/plotly/plotly-basic.min.js web/static/vendor/htmx/htmx.min.js \
+	web/static/vendor/swagger-ui/swagger-ui-bundle.js web/static/vendor/swagger-ui/swagger-ui.css
+vendor-br:
+	node web/vendor_br.js $(VENDORED_BR)

@@ -12,7 +12,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["CODE_PATTERN", "DEFAULT_SEGMENTS", "HAITI_DEPARTMENTS", "DefaultSegment", "SegmentKind", "check_code", "segment_label"]
+__all__ = ["CODE_PATTERN", "DEFAULT_SEGMENTS", "DEFAULT_SEGMENT_NAMES", "HAITI_DEPARTMENTS", "DefaultSegment", "SegmentKind",
+           "check_code", "segment_label", "translated_names"]
 
 #: Haiti's ten departments: the regions of campaigns, contacts, channels' coverage and survey frames.
 HAITI_DEPARTMENTS = (
@@ -74,6 +75,36 @@ def check_code(code: str) -> str | None:
         return ("Use 2 to 40 lower-case letters, digits or underscores, starting with a letter "
                 "(for example judges or border_officials).")
     return None
+
+
+#: The default segments' names in the interview languages besides English (the rows hold the English
+#: name): the data-entry form shows them in the language of the interview.
+DEFAULT_SEGMENT_NAMES: dict[str, dict[str, str]] = {
+    "judges": {"fr": "Juges", "ht": "Jij", "es": "Jueces"},
+    "prosecutors": {"fr": "Procureurs (commissaires du gouvernement)", "ht": "Komisè gouvènman", "es": "Fiscales"},
+    "lawyers": {"fr": "Avocats", "ht": "Avoka", "es": "Abogados"},
+    "police": {"fr": "Police (PNH, BPM)", "ht": "Polis (PNH, BPM)", "es": "Policía (PNH, BPM)"},
+    "border_officials": {"fr": "Agents des frontières et de la migration", "ht": "Ofisye fwontyè ak migrasyon",
+                         "es": "Funcionarios de frontera y migración"},
+    "social_workers": {"fr": "Travailleurs sociaux (IBESR)", "ht": "Travayè sosyal (IBESR)",
+                       "es": "Trabajadores sociales (IBESR)"},
+    "media": {"fr": "Journalistes et médias", "ht": "Jounalis ak medya", "es": "Periodistas y medios"},
+    "tourism": {"fr": "Secteur du tourisme", "ht": "Sektè touris", "es": "Sector turístico"},
+    "vulnerable_groups": {"fr": "Groupes vulnérables (enfants restavèk, rapatriés, personnes déplacées)",
+                          "ht": "Gwoup vilnerab (timoun restavèk, moun yo depòte, moun ki deplase)",
+                          "es": "Grupos vulnerables (niños restavèk, retornados, desplazados)"},
+    "general_public": {"fr": "Grand public", "ht": "Piblik jeneral", "es": "Público general"},
+}
+_DEFAULT_ENGLISH = {seg.code: seg.name for seg in DEFAULT_SEGMENTS}
+
+
+def translated_names(code: str, name: str) -> dict[str, str]:
+    """A segment's name by language: ``en`` is the row's name; a default segment whose name was not
+    edited has its translations too (an edited or new one reads the same in every language)."""
+    names = {"en": name}
+    if _DEFAULT_ENGLISH.get(code) == name:
+        names.update(DEFAULT_SEGMENT_NAMES.get(code, {}))
+    return names
 
 
 def segment_label(code: str, names: Mapping[str, str]) -> str:

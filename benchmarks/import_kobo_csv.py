@@ -16,7 +16,10 @@ What is timed: pass 1 (check every row, look up every id) and pass 2 (store the 
 committing every 500), as ``konbit surveys import-responses --yes`` runs them; then a
 second import of the same file, which must create nothing. Peak memory is the process's
 maximum resident set size (``getrusage``), measured in a child process that does only the
-import, so that generating the file does not count.
+import, so that generating the file does not count. All of it is repeated ``--repeat`` times
+(3 by default), each on a fresh database; figures are minimum / median. The floor is the same
+file read with ``csv`` and its rows' JSON inserted as plain rows into a scratch table, committing
+every 500: what reading the file and writing its bytes cost alone.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import os
 import random
 import resource
 import secrets
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -172,6 +176,7 @@ def write_csv(path: Path, spec: InstrumentSpec, rows: int, seed: int = 1) -> Non
 
 def _database(url: str | None, tmp: Path) -> tuple[str, callable]:
     if not url:
+        tmp.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{tmp / 'bench.db'}", lambda: None
     from sqlalchemy import create_engine, text  # noqa: PLC0415
     from sqlalchemy.engine import make_url  # noqa: PLC0415
@@ -249,10 +254,46 @@ def _import(url: str, survey_id: int, path: Path, path_b: Path) -> dict:
     return figures
 
 
+def _floor(url: str, path: Path) -> float:
+    """The floor of an import: the same file read with ``csv`` (each row a dict, its JSON encoded
+    once) and inserted as plain rows (uuid, JSON text) into a scratch table through the DB-API,
+    committing every 500 as the import does; no checking, no look-ups. Seconds."""
+    from web.db import make_engine  # noqa: PLC0415
+
+    engine = make_engine(url)
+    raw = engine.raw_connection()
+    postgres = engine.dialect.name == "postgresql"
+    mark = "%s" if postgres else "?"
+    try:
+        cur = raw.cursor()
+        cur.execute("CREATE TABLE bench_floor (id INTEGER PRIMARY KEY, uuid VARCHAR(64) UNIQUE, answers TEXT)")
+        raw.commit()
+        t0 = time.perf_counter()
+        with path.open(newline="", encoding="utf-8") as f:
+            batch = []
+            for n, row in enumerate(csv.DictReader(f, delimiter=";"), start=1):
+                batch.append((n, row.get("_uuid") or str(n), json.dumps(row)))
+                if len(batch) == 500:
+                    cur.executemany(f"INSERT INTO bench_floor VALUES ({mark}, {mark}, {mark})", batch)
+                    raw.commit()
+                    batch = []
+            if batch:
+                cur.executemany(f"INSERT INTO bench_floor VALUES ({mark}, {mark}, {mark})", batch)
+                raw.commit()
+        seconds = time.perf_counter() - t0
+        cur.execute("DROP TABLE bench_floor")
+        raw.commit()
+    finally:
+        raw.close()
+        engine.dispose()
+    return seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--database", help="postgresql://... server to use (default: a temporary SQLite file)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs, each on a fresh database (min and median)")
     parser.add_argument("--child", nargs=4, metavar=("URL", "SURVEY", "CSV", "CSV_B"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -268,37 +309,49 @@ def main() -> None:
         generated = time.perf_counter() - t0
         path_b = tmp / "kobo_export_b.csv"
         write_csv(path_b, form_spec(), args.rows, seed=2)
-        url, drop = _database(args.database, tmp)
-        try:
-            survey_id = _prepare(url)
-            load_before = os.getloadavg()[0]
-            child = subprocess.run([sys.executable, __file__, "--child", url, str(survey_id), str(path), str(path_b)],
-                                   capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
-            if child.returncode:
-                sys.stderr.write(child.stderr)
-                raise SystemExit(child.returncode)
-            figures = json.loads(child.stdout.strip().splitlines()[-1])
-        finally:
-            drop()
+        runs, floors, loads = [], [], []
+        for _ in range(args.repeat):  # each on a fresh database, in a fresh import process
+            url, drop = _database(args.database, tmp / f"run{len(runs)}")
+            try:
+                survey_id = _prepare(url)
+                loads.append(os.getloadavg()[0])
+                child = subprocess.run([sys.executable, __file__, "--child", url, str(survey_id), str(path), str(path_b)],
+                                       capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                if child.returncode:
+                    sys.stderr.write(child.stderr)
+                    raise SystemExit(child.returncode)
+                runs.append(json.loads(child.stdout.strip().splitlines()[-1]))
+                floors.append(_floor(url, path))
+            finally:
+                drop()
     backend = "PostgreSQL" if args.database else "SQLite"
-    first, again, single = figures["first"], figures["again"], figures["single"]
-    print(f"Kobo CSV import, {args.rows:,} rows x 60 questions ({backend}); files generated in {generated:.1f} s")
-    print(f"  check + store : {first['total_s']:6.1f} s  (check {first['check_s']} s, store {first['store_s']} s)  "
-          f"{first['created']:,} created, {first['bad']} bad, {first['rows'] / first['total_s']:,.0f} rows/s; "
-          f"CPU {first['cpu_s']} s")
-    print(f"  same again    : {again['total_s']:6.1f} s  (check {again['check_s']} s, store {again['store_s']} s)  "
-          f"{again['created']} created, {again['already']:,} already there; {again['stored_in_db']:,} rows in the table; "
-          f"CPU {again['cpu_s']} s")
-    print(f"  one pass --yes: {single['total_s']:6.1f} s  (another file)  {single['created']:,} created, "
-          f"{single['rows'] / single['total_s']:,.0f} rows/s; CPU {single['cpu_s']} s")
-    print(f"  peak RSS      : {figures['peak_rss_mib']:.0f} MiB (the import process, all three imports)")
-    print(f"  load average  : {load_before:.1f} before, {os.getloadavg()[0]:.1f} after, on {os.cpu_count()} CPUs "
+
+    def fig(attempt: str, key: str = "total_s") -> str:
+        values = [r[attempt][key] for r in runs]
+        return f"{min(values):.1f} / {statistics.median(values):.1f}"
+
+    first, again, single = runs[0]["first"], runs[0]["again"], runs[0]["single"]
+    print(f"Kobo CSV import, {args.rows:,} rows x 60 questions ({backend}); files generated in {generated:.1f} s; "
+          f"min / median of {len(runs)} runs, each on a fresh database")
+    print(f"  check + store : {fig('first')} s  (check {fig('first', 'check_s')} s, store {fig('first', 'store_s')} s)  "
+          f"{first['created']:,} created, {first['bad']} bad; CPU {fig('first', 'cpu_s')} s")
+    print(f"  same again    : {fig('again')} s  {again['created']} created, {again['already']:,} already there; "
+          f"{again['stored_in_db']:,} rows in the table; CPU {fig('again', 'cpu_s')} s")
+    print(f"  one pass --yes: {fig('single')} s  (another file)  {single['created']:,} created; "
+          f"CPU {fig('single', 'cpu_s')} s")
+    print(f"  floor         : {min(floors):.1f} / {statistics.median(floors):.1f} s  (the same file read with csv, each "
+          "row's JSON inserted as a plain row, committing every 500)")
+    peaks = [r["peak_rss_mib"] for r in runs]
+    print(f"  peak RSS      : {min(peaks):.0f} / {statistics.median(peaks):.0f} MiB (the import process, all three imports)")
+    print(f"  load average  : {', '.join(f'{x:.1f}' for x in loads)} before each run, on {os.cpu_count()} CPUs "
           "(CPU seconds are the import process's own; PostgreSQL's server works in other processes)")
-    no_duplicates = again["created"] == 0 and again["stored_in_db"] == first["created"] == args.rows - first["bad"]
-    fastest = min(first["total_s"], single["total_s"])
+    no_duplicates = all(r["again"]["created"] == 0 and r["again"]["stored_in_db"] == r["first"]["created"]
+                        == args.rows - r["first"]["bad"] for r in runs)
+    fastest = min(min(r["first"]["total_s"], r["single"]["total_s"]) for r in runs)
+    target = 30 * args.rows / 100_000
     print(f"  nothing duplicated: {'yes' if no_duplicates else 'NO'}; "
-          f"target < 30 s: {'met' if fastest < 30 else 'NOT met'} (best {fastest:.1f} s); "
-          f"target < 1 GiB: {'met' if figures['peak_rss_mib'] < 1024 else 'NOT met'}")
+          f"target < 30 s per 100,000 rows ({target:.0f} s here): {'met' if fastest < target else 'NOT met'} "
+          f"(best {fastest:.1f} s); target < 1 GiB: {'met' if max(peaks) < 1024 else 'NOT met'}")
 
 
 if __name__ == "__main__":

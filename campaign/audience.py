@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, case, false, func, literal, not_, or_, true
+from sqlalchemy import and_, case, false, func, literal, not_, or_, true, union
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
@@ -18,7 +18,7 @@ from audiences.models import AudienceSegment
 from .models import Campaign, ChannelKind, Contact, ContactOptOut, ContactSegment
 from .targeting import Condition, Rule, parse_rule
 
-__all__ = ["Reach", "condition_clause", "count_members", "member_clause", "reach", "recipients_query", "rule_clause"]
+__all__ = ["Reach", "condition_clause", "count_members", "distinct_recipients", "member_clause", "reach", "recipients_query", "rule_clause"]
 
 
 def _text(column: Any) -> ColumnElement:
@@ -121,30 +121,42 @@ class Reach:
 
 
 def reach(*, session: Session, campaign: Campaign, segments: list[AudienceSegment], kind: ChannelKind) -> Reach:
-    """Counts for the preview: recipients, and the members left out by reason (one query per reason)."""
+    """Counts for the preview: recipients, and the members left out by reason.
+
+    One grouped query over the segments' members: the first segment each member is counted in,
+    with a conditional sum per exclusion reason (a member may have several) and one for those
+    who pass every test, the recipients. The recipients are :func:`recipients_query`'s rows.
+    """
     out = Reach()
     if not segments:
         return out
-    members = or_(*[member_clause(s) for s in segments])
-    count = lambda *where: session.exec(select(func.count()).select_from(Contact).where(members, *where)).one()  # noqa: E731
-    out.members = count()
-    sub = recipients_query(campaign=campaign, segments=segments, kind=kind).order_by(None).subquery()
-    rows = session.exec(select(sub.c.segment_id, func.count()).group_by(sub.c.segment_id)).all()
+    clauses = [(member_clause(s), s.id) for s in segments]
+    first = case(*[(clause, literal(sid)) for clause, sid in clauses], else_=literal(None))
+    reasons = [("no address for this channel", not_(_address(kind)), kind.direct),
+               ("no consent recorded", col(Contact.consent_at).is_(None), kind.direct),
+               ("opted out", _opted_out(kind), True),
+               ("in a comparison region", not_(_outside_comparison(campaign)), bool(campaign.comparison_regions))]
+    reasons = [(label, clause) for label, clause, applies in reasons if applies]
+    passes = and_(_address(kind), _consented(kind), not_(_opted_out(kind)), _outside_comparison(campaign))
+    flag = lambda clause: func.coalesce(func.sum(case((clause, 1), else_=0)), 0)  # noqa: E731
+    query = (select(first.label("segment_id"), func.count(), flag(passes), *[flag(c) for _, c in reasons])
+             .select_from(Contact).where(or_(*[clause for clause, _ in clauses])).group_by(first))
     codes = {s.id: s.code for s in segments}
-    for segment_id, n in rows:
-        out.by_segment[codes.get(segment_id, "")] = n
-        out.recipients += n
-    reasons = [("no address for this channel", not_(_address(kind))),
-               ("no consent recorded", col(Contact.consent_at).is_(None)),
-               ("opted out", _opted_out(kind)),
-               ("in a comparison region", not_(_outside_comparison(campaign)))]
-    for label, clause in reasons:
-        if label in ("no address for this channel", "no consent recorded") and not kind.direct:
-            continue
-        if label == "in a comparison region" and not campaign.comparison_regions:
-            continue
-        n = count(clause)
-        if n:
-            out.excluded[label] = n
+    excluded = [0] * len(reasons)
+    for segment_id, members, recipients, *by_reason in session.exec(query):
+        out.members += members
+        if recipients:
+            out.by_segment[codes.get(segment_id, "")] = recipients
+            out.recipients += recipients
+        excluded = [a + int(b) for a, b in zip(excluded, by_reason)]
+    out.excluded = {label: n for (label, _), n in zip(reasons, excluded) if n}
     return out
 
+
+def distinct_recipients(*, session: Session, campaign: Campaign, plans: list[tuple[list[AudienceSegment], ChannelKind]]) -> int:
+    """Distinct contacts that any of ``plans`` (segments, channel kind) sends to: one UNION query."""
+    queries = [select(recipients_query(campaign=campaign, segments=segs, kind=kind).order_by(None).subquery().c.id)
+               for segs, kind in plans if segs]
+    if not queries:
+        return 0
+    return session.exec(select(func.count()).select_from(union(*queries).subquery())).one()

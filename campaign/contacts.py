@@ -22,7 +22,7 @@ from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
 from audiences.models import AudienceSegment
-from surveys.imports import ImportFileError, open_table_rows
+from surveys.imports import NUL_IN_CELL, ImportFileError, open_table_rows
 from web.accounts.models import User, utcnow
 
 from .models import ChannelKind, Contact, ContactOptOut, ContactSegment
@@ -214,6 +214,11 @@ def check_import(*, session: Session, source: Any, filename: str, country: str =
             row = ContactRow(line=line, segments=list(default_segments))
             for index, target in plan:
                 value = str(values[index]).strip() if index < len(values) else ""
+                if value[:1] == "'" and value[1:2] in ("=", "+", "-", "@"):
+                    value = value[1:]  # a cell Konbit's own export neutralised (web.exports_safe): the value itself
+                if "\x00" in value:  # PostgreSQL's text cannot hold it; say so rather than strip it silently
+                    row.problems.append(f"{_column_label(columns, target)}: {NUL_IN_CELL}")
+                    continue
                 if target == "phone":
                     row.phone, problem = normalise_phone(value, country)
                 elif target == "email":

@@ -22,7 +22,7 @@ from content import service as content_svc
 from content.models import Message, MessageCreate, VariantIn
 from web.accounts.service import get_user_by_username
 
-from . import schedule, service as svc
+from . import confirmations, outbox, schedule, service as svc
 from .models import (
     Campaign,
     CampaignIn,
@@ -31,6 +31,8 @@ from .models import (
     Contact,
     ContactOptOut,
     ContactSegment,
+    Delivery,
+    DeliveryStatus,
     Occurrence,
     OccurrenceStatus,
     Timing,
@@ -41,6 +43,7 @@ from .models import (
 __all__ = ["MAIN_CAMPAIGN", "FOLLOW_UP", "load_campaign_demo"]
 
 MAIN_CAMPAIGN = "Kanpay nasyonal kont trafik moun 2026"
+# 188: the BPM's free line for children (content/law.py, SOURCES["bpm188"]), the demo's sample hotline.
 FOLLOW_UP = "Rappel : la ligne 188 (décembre 2026 – février 2027)"
 CONTACTS = 3000
 FIRST = ("Jean", "Marie", "Pierre", "Rose", "Jacques", "Nadège", "Frantz", "Guerline", "Wilson", "Micheline", "Ronald",
@@ -51,13 +54,16 @@ REGIONS = {"Ouest": 40, "Artibonite": 15, "Nord": 10, "Nord-Est": 4, "Nord-Ouest
            "Nippes": 3, "Sud": 8, "Centre": 5}
 PROFESSIONS = (("judge", "judges", 60), ("prosecutor", "prosecutors", 40), ("police officer", "police", 420),
                ("social worker", "social_workers", 180), ("", "general_public", 0))
+# The articles cited are those of content/law.py.
 BRIEFING_FR = ("Séance de formation : appliquer la loi CL/2014-0010 sur la traite des personnes.\n\n"
-               "1. Les éléments constitutifs : l'acte, le moyen, le but d'exploitation ; le consentement de la victime est "
-               "sans effet.\n2. Les indicateurs d'un cas dans un dossier pénal.\n3. La protection et la non-poursuite des "
-               "victimes.\n4. Études de cas et échanges.")
-BRIEFING_HT = ("Fòmasyon: kijan pou aplike lwa CL/2014-0010 sou trafik moun.\n\n1. Sa ki fè yon ka trafik: aksyon an, mwayen "
-               "an, objektif esplwatasyon; konsantman viktim nan pa chanje anyen.\n2. Siy ki montre yon ka nan yon dosye.\n"
-               "3. Pwoteksyon viktim yo.\n4. Egzanp ak diskisyon.")
+               "1. Les éléments constitutifs (art. 1.1.1) : l'acte, le moyen, le but d'exploitation ; le consentement de "
+               "la victime est sans effet (Protocole de Palerme, art. 3 b).\n2. Les indicateurs d'un cas dans un dossier "
+               "pénal.\n3. Les peines (art. 11) et les circonstances aggravantes.\n4. La protection et la non-poursuite "
+               "des victimes.\n5. Études de cas et échanges.")
+BRIEFING_HT = ("Fòmasyon: kijan pou aplike lwa CL/2014-0010 sou trafik moun.\n\n1. Sa ki fè yon ka trafik (atik 1.1.1): "
+               "aksyon an, mwayen an, objektif esplwatasyon; konsantman viktim nan pa chanje anyen (Pwotokòl Palèm, "
+               "atik 3 b).\n2. Siy ki montre yon ka nan yon dosye.\n3. Pinisyon yo (atik 11).\n4. Pwoteksyon viktim "
+               "yo.\n5. Egzanp ak diskisyon.")
 
 
 def _phone(rng: random.Random, used: set[str]) -> str:
@@ -123,6 +129,47 @@ def _briefing(session: Session, author, approver) -> Message:
     content_svc.transition(session=session, message=message, action="approve", actor=approver, ip="demo",
                            comment="Reviewed with the École de la Magistrature.")
     return message
+
+
+# What the gateways reported for the finished campaign's SMS and posts (share of each outcome).
+SMS_OUTCOMES = (("delivered", 0.91, ""), ("sent", 0.05, "no delivery receipt from the gateway"),
+                ("failed", 0.025, "the gateway refused the number (invalid or not in service)"),
+                ("skipped", 0.015, "frequency cap: 3 messages this week already"))
+
+
+def _demo_sends(session: Session, campaign: Campaign, placements: list, end: datetime, rng: random.Random) -> int:
+    """Expand the SMS and social placements' past occurrences through the outbox, and record what
+    the gateway said of each message (receipts, refusals, caps) as a finished campaign's log would."""
+    total = 0
+    for placement in placements:
+        kind = session.get(ChannelConfig, placement.channel_id).kind
+        for occ in schedule.materialise(session=session, campaign=campaign, placement=placement, window_end=end):
+            outbox.expand_occurrence(session=session, occurrence=occ, now=occ.due_at)
+            rows = session.exec(select(Delivery).where(Delivery.occurrence_id == occ.id,
+                                                       Delivery.status == DeliveryStatus.queued)).all()
+            due = occ.due_at if occ.due_at.tzinfo else occ.due_at.replace(tzinfo=timezone.utc)
+            for n, row in enumerate(rows):
+                if kind == ChannelKind.social:
+                    status, reason = "delivered", ""
+                else:
+                    pick, status, reason = rng.random(), "delivered", ""
+                    for status, share, reason in SMS_OUTCOMES:
+                        if pick < share:
+                            break
+                        pick -= share
+                at = due + timedelta(seconds=n // 10)  # 600 a minute
+                row.status, row.reason, row.attempts = DeliveryStatus(status), reason, 0 if status == "skipped" else 1
+                row.next_attempt_at = None
+                row.sent_at = at if status in ("sent", "delivered") else None
+                row.delivered_at = at + timedelta(seconds=rng.randint(2, 90)) if status == "delivered" else None
+                row.gateway_message_id = f"demo-{row.uid[:13]}" if status in ("sent", "delivered") else ""
+                row.attempts = 5 if status == "failed" else row.attempts
+                session.add(row)
+            total += len(rows)
+            occ.status = OccurrenceStatus.expanded
+            session.add(occ)
+        session.flush()
+    return total
 
 
 def load_campaign_demo(session: Session) -> list[str]:
@@ -236,6 +283,13 @@ def load_campaign_demo(session: Session) -> list[str]:
     for occ in schedule.materialise(session=session, campaign=main, placement=placements[-1], window_end=end):
         occ.status = OccurrenceStatus.expanded
         session.add(occ)
+    session.flush()
+    for s in sessions:
+        confirmations.sync_attendance(session=session, training=s, now=datetime(2026, 10, 24, tzinfo=timezone.utc))
+    for placement in placements[:3]:
+        for occ in session.exec(select(Occurrence).where(Occurrence.placement_id == placement.id)):
+            confirmations.sync_airing(session=session, occurrence=occ, now=occ.confirmed_at)
+    sent = _demo_sends(session, main, placements[3:7], end, rng)
     svc.set_campaign_status(session=session, campaign=main, action="finish", actor=lead, ip="demo",
                             now=datetime(2026, 10, 26, 12, tzinfo=timezone.utc))
     # The follow-up, running now.
@@ -251,5 +305,6 @@ def load_campaign_demo(session: Session) -> list[str]:
         svc.create_placement(session=session, campaign=follow, data=data, actor=planner, ip="demo")
     svc.set_campaign_status(session=session, campaign=follow, action="activate", actor=lead, ip="demo")
     return [f"Demo campaigns: {MAIN_CAMPAIGN} (finished: {len(placements)} placements, {aired} airings confirmed, "
-            f"{missed} missed, {attended} of {invited} invited at 4 trainings) and {FOLLOW_UP} (active); "
+            f"{missed} missed, {attended} of {invited} invited at 4 trainings, {sent:,} messages and posts in the delivery "
+            f"log) and {FOLLOW_UP} (active); "
             f"{len(people):,} synthetic contacts."]

@@ -8,16 +8,23 @@ Services: keyword-only, take a Session, never commit.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import func, or_
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql import Select
 from sqlmodel import Session, col, select
 
-from . import rules
-from .models import Campaign, Contact, Occurrence, Placement, Timing, TrainingSession
+from audiences.models import AudienceSegment
 
-__all__ = ["OccurrenceTime", "campaign_last_local", "materialise", "occurrence_times", "relative_anchor"]
+from . import audience, rules
+from .models import Campaign, Contact, Occurrence, Placement, PlacementSegment, Timing, TrainingSession
+
+__all__ = ["OccurrenceTime", "campaign_last_local", "materialise", "occurrence_times", "relative_anchor", "relative_counts"]
 
 OccurrenceTime = rules.OccurrenceTime
 
@@ -35,31 +42,70 @@ def relative_anchor(contact: Contact, field: str) -> date | datetime | None:
     if field in ("consent_at", "created_at"):
         return getattr(contact, field)
     if field.startswith("attributes."):
-        raw = (contact.attributes or {}).get(field.split(".", 1)[1])
-        if not raw:
-            return None
-        try:
-            return date.fromisoformat(str(raw)[:10])
-        except ValueError:
-            return None
+        return _attribute_date((contact.attributes or {}).get(field.split(".", 1)[1]))
     return None
+
+
+def _attribute_date(raw: Any) -> date | None:
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(str(raw)[:10])
+    except ValueError:
+        return None
+
+
+def _anchor_column(field: str) -> Any:
+    if field in ("consent_at", "created_at"):
+        return getattr(Contact, field)
+    if field.startswith("attributes."):
+        return Contact.attributes[field.split(".", 1)[1]].as_string()
+    return None
+
+
+def relative_counts(*, session: Session, campaign: Campaign, placement: Placement,
+                    contacts: Iterable[int] | Select | None = None) -> Counter[datetime]:
+    """Local occurrence time -> number of contacts due then, for a relative placement.
+
+    Contacts are the members of the placement's segments, or ``contacts`` (ids, or a SELECT of
+    ids) when given. One grouped query over the anchor column, not one object per contact: at
+    100,000 contacts the preview reads a few thousand (anchor, count) pairs.
+    """
+    column = _anchor_column(placement.relative_field)
+    if column is None:
+        return Counter()
+    query = select(column, func.count()).select_from(Contact).where(column.is_not(None))
+    if contacts is None:
+        segments = session.exec(select(AudienceSegment).join(
+            PlacementSegment, PlacementSegment.segment_id == AudienceSegment.id)
+            .where(PlacementSegment.placement_id == placement.id)).all()
+        if not segments:
+            return Counter()
+        query = query.where(or_(*[audience.member_clause(seg) for seg in segments]))
+    else:
+        query = query.where(col(Contact.id).in_(contacts if isinstance(contacts, Select) else list(contacts)))
+    tz = ZoneInfo(campaign.timezone)
+    first, last = _first_local(campaign), campaign_last_local(campaign)
+    attribute = placement.relative_field.startswith("attributes.")
+    out: Counter[datetime] = Counter()
+    due: dict[Any, datetime | None] = {}
+    for raw, n in session.exec(query.group_by(column)):
+        anchor = _attribute_date(raw) if attribute else raw
+        if anchor is None:
+            continue
+        key = anchor.date() if isinstance(anchor, datetime) and anchor.tzinfo is None else anchor
+        if key not in due:
+            local = rules.relative_time(anchor, offset_days=placement.offset_days, at_time=placement.at_time, tz=tz).local_at
+            due[key] = local if first <= local <= last else None
+        if due[key] is not None:
+            out[due[key]] += n
+    return out
 
 
 def _relative_times(session: Session, campaign: Campaign, placement: Placement, contact_ids: list[int] | None,
                     tz: ZoneInfo) -> list[OccurrenceTime]:
-    query = select(Contact)
-    if contact_ids is not None:
-        query = query.where(col(Contact.id).in_(contact_ids))
-    seen: dict[datetime, OccurrenceTime] = {}
-    first, last = _first_local(campaign), campaign_last_local(campaign)
-    for contact in session.exec(query):
-        anchor = relative_anchor(contact, placement.relative_field)
-        if anchor is None:
-            continue
-        occ = rules.relative_time(anchor, offset_days=placement.offset_days, at_time=placement.at_time, tz=tz)
-        if first <= occ.local_at <= last:
-            seen.setdefault(occ.local_at, occ)
-    return [seen[k] for k in sorted(seen)]
+    counts = relative_counts(session=session, campaign=campaign, placement=placement, contacts=contact_ids)
+    return [OccurrenceTime(local, rules.local_to_utc(local, tz)) for local in sorted(counts)]
 
 
 def occurrence_times(
@@ -69,8 +115,8 @@ def occurrence_times(
 ) -> list[OccurrenceTime]:
     """The due times of ``placement`` within the campaign's dates (and the UTC window, if given).
 
-    A relative placement has one occurrence per distinct day its contacts' anchors lead to
-    (``contact_ids``: only those contacts', for the preview of a subset).
+    A relative placement has one occurrence per distinct day its segments' members' anchors lead
+    to (``contact_ids``: only those contacts', for the preview of a subset).
     """
     tz = ZoneInfo(campaign.timezone)
     if placement.timing == Timing.sessions:

@@ -44,6 +44,7 @@ from .models import (
     PlacementSegment,
     PlacementStatus,
     Timing,
+    TrainingAttendance,
     TrainingSession,
 )
 from .secrets import encrypt_secrets
@@ -591,6 +592,17 @@ def check_placement(*, session: Session, campaign: Campaign, data: PlacementIn, 
             for name_, wave_id in (("pre_wave_id", s.pre_wave_id), ("post_wave_id", s.post_wave_id)):
                 if wave_id and session.get(Wave, wave_id) is None:
                     errors[f"sessions[{i}].{name_}"] = f"There is no survey wave {wave_id}."
+        if placement_id:
+            # A session left out of the edit would be deleted, and its invitations and attendance with it.
+            kept = {s.starts_local.replace(tzinfo=None, second=0, microsecond=0) for s in data.sessions}
+            dropped = session.exec(select(TrainingSession.starts_local).distinct()
+                                   .join(TrainingAttendance, TrainingAttendance.session_id == TrainingSession.id)
+                                   .where(TrainingSession.placement_id == placement_id)).all()
+            lost = sorted(t for t in dropped if t not in kept)
+            if lost:
+                errors["sessions"] = (f"The session(s) of {', '.join(_fmt(t) for t in lost[:MAX_LISTED])} have invitations "
+                                      "or attendance: keep their date and time (change the venue, facilitator or capacity "
+                                      "if need be), or withdraw the invitations first.")
     if errors:
         return check
     if data.timing == Timing.sessions:
@@ -877,15 +889,9 @@ def preview_placement(*, session: Session, campaign: Campaign, placement: Placem
     if channel.kind.direct:
         out.reach = audience.reach(session=session, campaign=campaign, segments=segments, kind=channel.kind)
         if placement.timing == Timing.relative:
-            ids = _recipient_ids(session, campaign, segments, channel.kind)
-            per: Counter[datetime] = Counter()
-            tz = ZoneInfo(campaign.timezone)
-            for contact in session.exec(select(Contact).where(col(Contact.id).in_(ids))) if ids else ():
-                anchor = schedule.relative_anchor(contact, placement.relative_field)
-                if anchor is None:
-                    continue
-                occ = rules.relative_time(anchor, offset_days=placement.offset_days, at_time=placement.at_time, tz=tz)
-                per[occ.local_at] += 1
+            ids = audience.recipients_query(campaign=campaign, segments=segments, kind=channel.kind).order_by(None)
+            per = schedule.relative_counts(session=session, campaign=campaign, placement=placement,
+                                           contacts=select(ids.subquery().c.id))
             out.occurrences = [OccurrencePreview(t.local_at, per.get(t.local_at, 0), "recipients") for t in times[:limit]]
             for t in times:
                 out.per_day[t.local_at.date()] = out.per_day.get(t.local_at.date(), 0) + per.get(t.local_at, 0)
@@ -959,13 +965,11 @@ def campaign_preview(*, session: Session, campaign: Campaign) -> CampaignPreview
             if n > capacity:
                 over.append(f"{day:%a %d %b}: {n:,} on {ch.name}, more than its {capacity:,.0f} a day "
                             f"({ch.rate_limit_per_minute:,}/min outside quiet hours).")
-    direct: set[int] = set()
-    for p in _placements(session, campaign.id):
-        ch = channels.get(p.channel_id)
-        if ch is not None and ch.kind.direct and p.status == PlacementStatus.active:
-            direct |= _recipient_ids(session, campaign, placement_segments(session=session, placement=p), ch.kind)
+    direct = audience.distinct_recipients(session=session, campaign=campaign, plans=[
+        (placement_segments(session=session, placement=pv.placement), pv.channel.kind)
+        for pv in previews if pv.channel.kind.direct])
     listeners = round(sum(pv.radio.reach for pv in previews if pv.radio))
-    return CampaignPreview(previews, dict(per), channels, over, len(direct), listeners)
+    return CampaignPreview(previews, dict(per), channels, over, direct, listeners)
 
 
 # --- Calendar -----------------------------------------------------------------------------

@@ -10,7 +10,11 @@ mock-up) and a realistic review history: some approved, some in review, a draft
 of an approved message, one sent back and resubmitted, one retired.
 
 The hotline is always the variable ``{{ hotline_number }}``; its sample value
-"188" is a placeholder to be replaced on the Variables page.
+"188" (the BPM's free line for children, see content/law.py) is a placeholder to
+be replaced on the Variables page.
+
+What the messages say about the 2014 law, and the article cited beside each
+figure ("art. 11", "atik 11"), comes from content/law.py, which names the sources.
 
 Idempotent: messages are recognised by a uid derived from their slug, the
 variable by its name; running it again adds nothing.
@@ -113,21 +117,26 @@ def _wav(seconds: float = 2.0, rate: int = 16000) -> bytes:
     return out.getvalue()
 
 
+# Each point names its article; content/law.py holds the sources of each one.
 LAW_SUMMARY_LINES = [
-    "Loi n° CL/2014-0010 portant sur la lutte contre la traite des personnes (Haïti, 2014).",
+    "Loi n° CL/2014-0010 portant sur la lutte contre la traite des personnes,",
+    "publiée au Moniteur n° 103 du lundi 2 juin 2014 (58 articles).",
     "Résumé de travail préparé pour les sessions de sensibilisation. Se référer au texte officiel",
     "publié au Moniteur pour toute citation.",
     "",
-    "1. Définition : recruter, transporter, transférer, héberger ou accueillir une personne, par la",
-    "   menace, la force, la tromperie, l'abus d'autorité ou d'une situation de vulnérabilité, en vue",
-    "   de l'exploiter. Pour un enfant, ces moyens n'ont pas à être prouvés.",
-    "2. Le consentement de la victime est sans effet lorsque l'un de ces moyens a été utilisé.",
-    "3. Peine : 7 à 15 ans d'emprisonnement et amende de 200 000 à 1 500 000 gourdes.",
-    "4. Circonstances aggravantes, notamment lorsque la victime est un enfant : la peine peut aller",
-    "   jusqu'à la réclusion à perpétuité.",
-    "5. La victime n'est pas punie pour les infractions qu'elle a été contrainte de commettre.",
-    "6. La victime a droit à la protection, à l'assistance médicale, psychologique et juridique.",
-    "7. La loi institue le Comité national de lutte contre la traite des personnes (CNLTP).",
+    "1. Définition (art. 1.1.1) : recruter, transporter, héberger ou accueillir une personne, par la",
+    "   menace, la force ou une autre contrainte, l'enlèvement, la fraude, la tromperie, l'abus",
+    "   d'autorité ou d'une situation de vulnérabilité, ou des paiements, en vue de l'exploiter.",
+    "2. Enfant : toute personne de moins de 18 ans (art. 1.1.8). Pour un enfant, ces moyens n'ont",
+    "   pas à être prouvés.",
+    "3. La servitude peut comprendre les services domestiques (art. 1.1.13).",
+    "4. Peine (art. 11) : 7 à 15 ans d'emprisonnement et amende de 200 000 à 1 500 000 gourdes.",
+    "5. Circonstances aggravantes, notamment lorsque la victime est un enfant : peines aggravées",
+    "   (vérifier l'article et la peine dans le texte publié).",
+    "6. Le consentement de la victime est sans effet lorsque l'un de ces moyens a été utilisé",
+    "   (Protocole de Palerme, art. 3 b).",
+    "7. L'État doit assurer aux victimes protection, soins médicaux, aide psychosociale et juridique.",
+    "8. Le Comité national de lutte contre la traite des personnes (CNLTP) coordonne l'application.",
 ]
 
 FILES: dict[str, tuple[Callable[[], bytes], str]] = {
@@ -192,12 +201,17 @@ d'exploitation sexuelle et de travail forcé, y compris la servitude domestique 
 
 ## Les trois éléments de l'infraction
 
-1. **L'acte** : recruter, transporter, transférer, héberger ou accueillir une personne.
-2. **Le moyen** : menace, force, tromperie, abus d'autorité ou d'une situation de vulnérabilité, dette.
-3. **Le but** : l'exploitation (travail forcé, exploitation sexuelle, servitude, prélèvement d'organes).
+Définition : article 1.1.1 de la loi.
 
-Lorsque la victime est un enfant, **le moyen n'a pas à être prouvé**. Le consentement de la victime est
-sans effet dès lors qu'un des moyens a été employé.
+1. **L'acte** : recruter, transporter, héberger ou accueillir une personne.
+2. **Le moyen** : menace, force ou autre contrainte, enlèvement, fraude, tromperie, abus d'autorité ou
+   d'une situation de vulnérabilité, paiements à la personne qui a autorité sur la victime.
+3. **Le but** : l'exploitation (travail forcé, exploitation sexuelle, servitude, y compris domestique :
+   art. 1.1.13).
+
+Lorsque la victime est un enfant (moins de 18 ans, art. 1.1.8), **le moyen n'a pas à être prouvé**. Le
+consentement de la victime est sans effet dès lors qu'un des moyens a été employé (Protocole de Palerme,
+art. 3 b).
 
 ## Indicateurs à rechercher dans le dossier
 
@@ -212,14 +226,14 @@ sans effet dès lors qu'un des moyens a été employé.
 
 | Situation | Peine |
 |---|---|
-| Traite des personnes | 7 à 15 ans d'emprisonnement et 200 000 à 1 500 000 gourdes d'amende |
-| Circonstances aggravantes, notamment victime mineure | jusqu'à la réclusion à perpétuité |
+| Traite des personnes (art. 11) | 7 à 15 ans d'emprisonnement et 200 000 à 1 500 000 gourdes d'amende |
+| Circonstances aggravantes, notamment victime mineure | peines aggravées |
 
-Vérifier les articles applicables dans le texte joint.
+Vérifier dans le texte publié au *Moniteur* l'article et la peine applicables aux circonstances aggravantes.
 
 ## Protéger la victime pendant la procédure
 
-- La victime n'est pas poursuivie pour les infractions qu'elle a été contrainte de commettre.
+- Ne pas poursuivre la victime pour les infractions qu'elle a été contrainte de commettre.
 - Entendre les enfants à huis clos, en présence d'un travailleur social, sans confrontation directe.
 - Prévoir un interprète en créole haïtien si nécessaire.
 - Protéger son identité dans les décisions et vis-à-vis de la presse.
@@ -236,12 +250,16 @@ exploitation and forced labour, including the domestic servitude of children.
 
 ## The three elements of the offence
 
-1. **The act**: recruiting, transporting, transferring, harbouring or receiving a person.
-2. **The means**: threats, force, deception, abuse of power or of a position of vulnerability, debt.
-3. **The purpose**: exploitation (forced labour, sexual exploitation, servitude, organ removal).
+Definition: article 1.1.1 of the law.
 
-When the victim is a child, **the means need not be proved**. The victim's consent is irrelevant once
-any of the means was used.
+1. **The act**: recruiting, transporting, harbouring or receiving a person.
+2. **The means**: threats, force or other coercion, abduction, fraud, deception, abuse of authority or of
+   a position of vulnerability, payments to a person having control over the victim.
+3. **The purpose**: exploitation (forced labour, sexual exploitation, servitude, domestic servitude
+   included: art. 1.1.13).
+
+When the victim is a child (under 18, art. 1.1.8), **the means need not be proved**. The victim's consent
+is irrelevant once any of the means was used (Palermo Protocol, art. 3 b).
 
 ## Indicators to look for in the case file
 
@@ -256,14 +274,14 @@ any of the means was used.
 
 | Situation | Penalty |
 |---|---|
-| Trafficking in persons | 7 to 15 years' imprisonment and a fine of 200,000 to 1,500,000 gourdes |
-| Aggravating circumstances, notably a child victim | up to life imprisonment |
+| Trafficking in persons (art. 11) | 7 to 15 years' imprisonment and a fine of 200,000 to 1,500,000 gourdes |
+| Aggravating circumstances, notably a child victim | heavier penalties |
 
-Check the applicable articles in the attached text.
+Check the article and the penalty for aggravating circumstances in the text published in *Le Moniteur*.
 
 ## Protecting the victim during proceedings
 
-- Victims are not prosecuted for offences they were compelled to commit.
+- Do not prosecute victims for offences they were compelled to commit.
 - Hear children in camera, with a social worker present, without direct confrontation.
 - Provide a Haitian Creole interpreter where needed.
 - Protect the victim's identity in decisions and from the press.
@@ -280,12 +298,16 @@ sa gen ladan l timoun yo mete nan sèvitid domestik (restavèk).
 
 ## Twa eleman krim nan
 
-1. **Zak la**: rekrite, transpòte, deplase, loje oswa resevwa yon moun.
-2. **Mwayen an**: menas, fòs, manti, abi pouvwa oswa abi sou yon moun ki vilnerab, dèt.
-3. **Objektif la**: esplwatasyon (travay fòse, esplwatasyon seksyèl, sèvitid).
+Definisyon an: atik 1.1.1 lwa a.
 
-Lè viktim nan se yon timoun, **pa bezwen pwouve mwayen an**. Menm si viktim nan te dakò, sa pa chanje
-anyen depi youn nan mwayen yo te itilize.
+1. **Zak la**: rekrite, transpòte, loje oswa resevwa yon moun.
+2. **Mwayen an**: menas, fòs oswa lòt kontrent, kidnapin, fwod, manti, abi otorite oswa abi sou yon moun
+   ki vilnerab, lajan yo bay moun ki gen otorite sou viktim nan.
+3. **Objektif la**: esplwatasyon (travay fòse, esplwatasyon seksyèl, sèvitid, sèvitid domestik tou:
+   atik 1.1.13).
+
+Lè viktim nan se yon timoun (mwens pase 18 an, atik 1.1.8), **pa bezwen pwouve mwayen an**. Menm si
+viktim nan te dakò, sa pa chanje anyen depi youn nan mwayen yo te itilize (Pwotokòl Palèm, atik 3 b).
 
 ## Siy pou chèche nan dosye a
 
@@ -298,8 +320,10 @@ anyen depi youn nan mwayen yo te itilize.
 
 | Sitiyasyon | Pinisyon |
 |---|---|
-| Trafik moun | 7 a 15 an prizon ak 200 000 a 1 500 000 goud amann |
-| Sikonstans agravan, tankou lè viktim nan se yon timoun | jiska prizon pou tout lavi |
+| Trafik moun (atik 11) | 7 a 15 an prizon ak 200 000 a 1 500 000 goud amann |
+| Sikonstans agravan, tankou lè viktim nan se yon timoun | pinisyon ki pi di |
+
+Verifye nan tèks *Monitè* a ki atik ak ki pinisyon ki aplike pou sikonstans agravan yo.
 
 Pou siyale yon ka: **{{ hotline_number }}**.
 """
@@ -382,10 +406,13 @@ BRIEFING_SOCIAL_FR = """# Accompagner une victime de traite : ses droits
 
 *Fiche pour les travailleurs sociaux de l'IBESR et des organisations partenaires.*
 
+La loi CL/2014-0010 oblige l'État à assurer aux victimes protection, soins médicaux, soutien
+psychosocial et aide juridique.
+
 - **Protection** : la victime et sa famille peuvent être protégées contre les représailles.
 - **Soins** : accès aux soins médicaux et à un soutien psychologique.
 - **Aide juridique** : information sur la procédure, assistance d'un avocat.
-- **Non-sanction** : elle n'est pas punie pour ce que les trafiquants l'ont forcée à faire.
+- **Non-sanction** : elle ne devrait pas être punie pour ce que les trafiquants l'ont forcée à faire.
 - **Retour** : retour en sécurité dans sa famille ou placement adapté pour un enfant.
 - **Confidentialité** : son identité est protégée.
 
@@ -464,27 +491,30 @@ DEMO_MESSAGES: list[DemoMessage] = [
     DemoMessage(
         slug="law-2014", flow="approved", survey_items=("k_law", "k_law_year", "k_penalty"),
         title="The 2014 law: trafficking is punished",
-        objective="The public and officials know that law CL/2014-0010 punishes trafficking with prison and fines, "
-                  "and more severely when the victim is a child.",
+        objective="The public and officials know that law CL/2014-0010 punishes trafficking with prison and fines "
+                  "(art. 11), and more severely when the victim is a child.",
         themes=["law 2014", "penalties"], segments=["general_public", "police", "judges"],
+        # The figures are those of article 11 (content/law.py: PENALTY, and its sources). The heavier penalty for
+        # a child victim is said without a figure: its article was not found in a published source.
         variants=[
-            sms("ht", "Lwa CL/2014-0010 pini trafik moun: 7 a 15 an prizon ak 200 000 a 1 500 000 goud amann. Si "
-                      "viktim nan se yon timoun, se ka prizon pou tout lavi. Rele {{ hotline_number }}."),
+            sms("ht", "Lwa CL/2014-0010 pini trafik moun: 7 a 15 an prizon ak 200 000 a 1 500 000 goud amann "
+                      "(atik 11). Si viktim nan se yon timoun, pinisyon an pi di. Rele {{ hotline_number }}."),
             sms("fr", "La loi CL/2014-0010 punit la traite de 7 à 15 ans de prison et de 200 000 à 1 500 000 gourdes "
-                      "d'amende, jusqu'à la perpétuité si la victime est un enfant. Signalez au {{ hotline_number }}."),
+                      "d'amende (art. 11), plus encore si la victime est un enfant. Signalez au {{ hotline_number }}."),
             sms("en", "Haiti's law CL/2014-0010 punishes trafficking with 7 to 15 years in prison and fines of "
-                      "200,000 to 1,500,000 gourdes, up to life if the victim is a child. Report: {{ hotline_number }}."),
+                      "200,000 to 1,500,000 gourdes (art. 11), more if the victim is a child. Report: "
+                      "{{ hotline_number }}."),
             sms("es", "La ley haitiana CL/2014-0010 castiga la trata con 7 a 15 años de cárcel y multas de 200 000 a "
-                      "1 500 000 gourdes; perpetua si la víctima es un niño. Denuncie: {{ hotline_number }}."),
-            social("ht", "x", "Trafik moun se yon krim: 7 a 15 an prizon dapre lwa CL/2014-0010. Lè viktim nan se "
-                              "yon timoun, pinisyon an ka rive jiska prizon pou tout lavi. Siyale: {{ hotline_number }}"),
-            social("fr", "x", "La traite est un crime : 7 à 15 ans de prison selon la loi CL/2014-0010, jusqu'à la "
-                              "perpétuité si la victime est un enfant. Signalez : {{ hotline_number }}"),
-            social("en", "x", "Trafficking is a crime in Haiti: 7 to 15 years in prison under law CL/2014-0010, up to "
-                              "life when the victim is a child. Report: {{ hotline_number }}"),
-            radio("ht", 30, "Ou konnen lalwa ayisyen pini trafik moun? Depi ane 2014, lwa CL/2014-0010 di: moun ki "
-                            "fè trafik moun ka pran sèt a kenz an prizon, epi peye yon gwo amann. Lè viktim nan se "
-                            "yon timoun, pinisyon an ka rive jiska prizon pou tout lavi. Lalwa pwoteje viktim yo tou. "
+                      "1 500 000 gourdes (art. 11), más si la víctima es un niño. Denuncie: {{ hotline_number }}."),
+            social("ht", "x", "Trafik moun se yon krim: 7 a 15 an prizon dapre lwa CL/2014-0010 (atik 11). Lè "
+                              "viktim nan se yon timoun, pinisyon an pi di. Siyale: {{ hotline_number }}"),
+            social("fr", "x", "La traite est un crime : 7 à 15 ans de prison selon la loi CL/2014-0010 (art. 11), "
+                              "davantage si la victime est un enfant. Signalez : {{ hotline_number }}"),
+            social("en", "x", "Trafficking is a crime in Haiti: 7 to 15 years in prison under law CL/2014-0010 "
+                              "(art. 11), more when the victim is a child. Report: {{ hotline_number }}"),
+            radio("ht", 30, "Ou konnen lalwa ayisyen pini trafik moun? Depi ane 2014, lwa CL/2014-0010 di nan atik "
+                            "11: moun ki fè trafik moun ka pran sèt a kenz an prizon, epi peye yon gwo amann. Lè "
+                            "viktim nan se yon timoun, pinisyon an pi di toujou. Lalwa pwoteje viktim yo tou. "
                             "Pa kite trafikan yo fè sa yo vle. Si ou konnen yon ka, rele {{ hotline_number }}. "
                             "Apèl la gratis, ou pa bezwen bay non w."),
         ],
@@ -492,28 +522,28 @@ DEMO_MESSAGES: list[DemoMessage] = [
     DemoMessage(
         slug="victims-rights", flow="resubmitted", survey_items=("k_victim_immunity", "a_victim_fault"),
         title="Victims of trafficking have rights",
-        objective="Victims and those around them know that victims are protected, cared for and not punished for "
-                  "what they were forced to do.",
+        objective="Victims and those around them know that the law provides protection and care, and that victims "
+                  "should not be punished for what they were forced to do.",
         themes=["victims' rights", "protection"], segments=["vulnerable_groups", "social_workers"],
         comment="The English SMS promises things we cannot guarantee everywhere ('a safe return home'); align it with "
                 "the French and make it less absolute.",
         variants=[
-            sms("ht", "Viktim trafik moun gen dwa: pwoteksyon, swen medikal ak sikolojik, èd jiridik. Yo pa dwe pini "
-                      "w pou sa trafikan yo te fòse w fè. Rele {{ hotline_number }}."),
+            sms("ht", "Viktim trafik moun gen dwa: pwoteksyon, swen medikal ak sikolojik, èd jiridik. Yo pa ta dwe "
+                      "pini w pou sa trafikan yo te fòse w fè. Rele {{ hotline_number }}."),
             sms("fr", "Les victimes de traite ont droit à la protection, aux soins médicaux et psychologiques et à "
-                      "l'aide juridique. Elles ne sont pas punies pour ce qu'on les a forcées à faire. "
+                      "l'aide juridique. Elles ne devraient pas être punies pour ce qu'on les a forcées à faire. "
                       "{{ hotline_number }}"),
             sms("en", "Trafficking victims have rights: protection, care, legal aid and a safe return home, always. "
                       "You cannot be punished for what traffickers forced you to do. Call {{ hotline_number }}."),
             radio("ht", 30, "Si yon moun te viktim trafik moun, li pa koupab. Lalwa di li gen dwa pou yo pwoteje l, "
-                            "li gen dwa resevwa swen nan lopital, sipò sikolojik, ak èd yon avoka. Yo pa ka pini l "
-                            "pou sa trafikan yo te fòse l fè. Si se yon timoun, yo dwe jwenn yon fanmi oswa yon "
+                            "li gen dwa resevwa swen nan lopital, sipò sikolojik, ak èd yon avoka. Yo pa ta dwe "
+                            "pini l pou sa trafikan yo te fòse l fè. Si se yon timoun, yo dwe jwenn yon fanmi oswa yon "
                             "kote ki an sekirite pou li. Pa pè pale. Rele {{ hotline_number }}, apèl la gratis e "
                             "konfidansyèl."),
             briefing("fr", BRIEFING_SOCIAL_FR),
         ],
         later=[sms("en", "Trafficking victims have rights: protection, medical and psychological care, and legal aid. "
-                         "They are not punished for what traffickers forced them to do. Call {{ hotline_number }}.")],
+                         "They should not be punished for what traffickers forced them to do. Call {{ hotline_number }}.")],
     ),
     DemoMessage(
         slug="how-to-report", flow="approved", survey_items=("k_hotline", "p_report_to"),
@@ -638,20 +668,23 @@ DEMO_MESSAGES: list[DemoMessage] = [
         themes=["sexual exploitation", "tourism", "child protection"], segments=["tourism"],
         variants=[
             email("en", "Protecting children from sexual exploitation in your establishment",
-                  "Dear partner,\n\nThe sexual exploitation of children is trafficking, punished by Haiti's law "
-                  "CL/2014-0010 with up to life imprisonment. Your staff are often the first to notice a child at "
+                  "Dear partner,\n\nThe sexual exploitation of children is trafficking, which Haiti's law "
+                  "CL/2014-0010 punishes with 7 to 15 years' imprisonment and a fine (art. 11), more severely when "
+                  "the victim is a child. Your staff are often the first to notice a child at "
                   "risk.\n\nWatch for: a minor arriving with an adult who is not a parent, a child brought to a room, "
                   "an adult asking for 'company'.\n\nIf you see this, do not confront anyone: call "
                   "{{ hotline_number }}.\n\n{{ organisation }}"),
             email("fr", "Protéger les enfants de l'exploitation sexuelle dans votre établissement",
-                  "Madame, Monsieur,\n\nL'exploitation sexuelle d'un enfant est une forme de traite, punie par la loi "
-                  "CL/2014-0010 jusqu'à la réclusion à perpétuité. Votre personnel est souvent le premier à remarquer "
+                  "Madame, Monsieur,\n\nL'exploitation sexuelle d'un enfant est une forme de traite, que la loi "
+                  "CL/2014-0010 punit de 7 à 15 ans d'emprisonnement et d'une amende (art. 11), plus sévèrement "
+                  "lorsque la victime est un enfant. Votre personnel est souvent le premier à remarquer "
                   "un enfant en danger.\n\nSoyez attentifs : un mineur arrivant avec un adulte qui n'est pas son "
                   "parent, un enfant conduit dans une chambre, un client qui demande de la « compagnie ».\n\nDans ce "
                   "cas, n'intervenez pas vous-même : appelez le {{ hotline_number }}.\n\n{{ organisation }}"),
             email("es", "Proteger a los niños de la explotación sexual en su establecimiento",
-                  "Estimado socio:\n\nLa explotación sexual de un niño es trata de personas, castigada por la ley "
-                  "haitiana CL/2014-0010 hasta con cadena perpetua. Su personal suele ser el primero en notar a un "
+                  "Estimado socio:\n\nLa explotación sexual de un niño es trata de personas, que la ley haitiana "
+                  "CL/2014-0010 castiga con 7 a 15 años de prisión y multa (art. 11), con más severidad cuando la "
+                  "víctima es un niño. Su personal suele ser el primero en notar a un "
                   "niño en peligro.\n\nEsté atento a: un menor que llega con un adulto que no es su padre, un niño "
                   "llevado a una habitación, un cliente que pide «compañía».\n\nSi lo ve, no intervenga usted mismo: "
                   "llame al {{ hotline_number }}.\n\n{{ organisation }}"),

@@ -279,6 +279,8 @@ class TransitionIn(SQLModel):
     comment: str = Field(default="", max_length=2000)
     # The version number the reviewer looked at; refused if the message changed since.
     version: int | None = None
+    # An administrator approving a version they wrote says why (audited); nobody else may.
+    override_reason: str = Field(default="", max_length=500)
 
 
 # Body of a survey item link.

@@ -50,7 +50,7 @@ from content.models import (
     new_uid,
 )
 from content.storage import AttachmentStorage, StorageError
-from web.accounts.models import User, utcnow
+from web.accounts.models import Role, User, utcnow
 from web.accounts.permissions import allowed
 from web.accounts.service import record_audit
 
@@ -146,6 +146,7 @@ MAX_VARIANTS = 200
 #: Standard variables: (sample shown in previews, longest expected value, what it is).
 #: The hotline number is a placeholder: set the real one on the Variables page.
 STANDARD_VARIABLE_DEFAULTS: Mapping[str, tuple[str, str, str]] = {
+    # 188: the free line of the police's child protection brigade (BPM), open since 2012 (content/law.py, "bpm188").
     "hotline_number": ("188", "188", "The free number to report a suspected case."),
     "campaign_name": ("Konbit kont trafik moun", "Kanpay nasyonal kont trafik moun ak esplwatasyon timoun",
                       "The campaign's public name."),
@@ -1109,11 +1110,14 @@ def blocking_problems(*, session: Session, version_id: int | None) -> list[str]:
 
 
 def transition(*, session: Session, message: Message, action: str, actor: User | None, comment: str = "",
-               version: int | None = None, ip: str = "") -> MessageTransition:
+               version: int | None = None, ip: str = "", override_reason: str = "") -> MessageTransition:
     """Take one step of the review flow; audited.
 
     ``version`` is the version number the actor looked at: the step is refused when the
     message changed since. Sending back needs a comment saying what to change.
+
+    Separation of duties: nobody approves a version they wrote. An administrator may, when no
+    one else can, by giving ``override_reason``; the override is audited with the reason.
     """
     if action not in TRANSITIONS:
         raise ContentError({"action": f"Unknown step '{action}'; known: {', '.join(TRANSITIONS)}."})
@@ -1138,6 +1142,16 @@ def transition(*, session: Session, message: Message, action: str, actor: User |
         if problems:
             raise ContentConflict({"form": "Fix these first: " + " ".join(problems[:10])
                                    + (f" (and {len(problems) - 10} more)" if len(problems) > 10 else "")})
+    overridden = False
+    if action == "approve" and actor is not None and current is not None and current.created_by_id == actor.id:
+        reason = " ".join((override_reason or "").split())[:500]
+        if actor.role != Role.admin:
+            raise ContentConflict("You wrote this version: another approver must approve it (nobody approves their own "
+                                  "work). Ask a programme lead or an administrator.")
+        if not reason:
+            raise ContentError({"override_reason": "You wrote this version. To approve it yourself, say why no one else "
+                                                   "can (the reason is kept in the audit trail)."})
+        overridden = True
     if action == "approve":
         message.approved_version_id = message.current_version_id
         new = MessageStatus.approved
@@ -1151,6 +1165,10 @@ def transition(*, session: Session, message: Message, action: str, actor: User |
     session.add(message)
     row = _record_transition(session, message, action=action, old=old, new=new, actor=actor, comment=comment,
                              ip=ip, version=current)
+    if overridden:
+        record_audit(session=session, actor=actor, action="content.approve_own", entity_type="content_message",
+                     entity_id=message.id, summary=f"Approved their own version {current.number} of '{message.title}'",
+                     details={"version": current.number, "reason": " ".join(override_reason.split())[:500]}, ip=ip)
     session.flush()
     return row
 

@@ -15,6 +15,19 @@ Choice of method (see the README's "Analysis" section):
 * panel: respondents matched by respondent code; McNemar (exact binomial under 25
   discordant pairs) for proportions, paired t with the Wilcoxon signed-rank p for means.
 
+Strata with a single cluster (a "lonely" PSU: e.g. one interview whose stratum the
+enumerator typed or left blank) are treated by the report's ``lonely_psu`` setting, R's
+``options(survey.lonely.psu = ...)`` (see :class:`surveys.stats.design.Design`). The default,
+``"adjust"``, centres such a stratum at the grand mean of the PSU totals instead of its own
+(which does not exist). It always gives a margin of error, and never a smaller one than
+leaving the stratum out (it adds a non-negative term where ``"remove"`` adds nothing): the
+conservative choice for field data, where such strata come from one stray interview rather
+than from the sample plan (R survey, ``?surveyoptions``; Lumley 2010). ``"average"`` fails when every
+stratum of a wave is lonely, ``"remove"`` and ``"certainty"`` can understate the margins,
+and ``"fail"`` (R's default) blanks every result touching the stratum: one new interview
+must never wipe out a report. The report says which strata were affected and how
+(``design.lonely_psu``).
+
 Item p-values are adjusted within the report, and within each group, by Holm (default) or
 Benjamini-Hochberg; domain p-values form their own family of (at most) three.
 
@@ -22,6 +35,13 @@ With a complex design the whole report comes from two passes over the respondent
 sums of every item and domain score by PSU and (group, wave, arm) cell
 (:func:`surveys.stats.design.cell_sums`) give the means, the Rao-Scott tests, the breakdown
 and the difference in differences; a second set by exposure dose gives the dose response.
+
+References
+----------
+.. [1] Lumley, T. (2010). *Complex Surveys: A Guide to Analysis Using R*. Wiley.
+.. [2] Lumley, T. survey: analysis of complex survey samples, R package 4.1-1,
+   ``?surveyoptions`` (``survey.lonely.psu``, ``survey.adjust.domain.lonely``).
+   https://CRAN.R-project.org/package=survey
 """
 
 from __future__ import annotations
@@ -33,22 +53,30 @@ from typing import Any
 
 import numpy as np
 
-from scipy import special
+from scipy import special, stats as scipy_stats
 
 from .scoring import ScoringKey, domain_scores, exposure_dose, favourable_column
-from .stats.design import CellSums, Design, SvyMean, cell_sums
+from .stats.design import LONELY_PSU_OPTIONS, CellSums, Design, SvyMean, cell_sums, svychisq
 from .stats.means import describe_mean, welch_t
 from .stats.multiplicity import p_adjust
 from .stats.paired import mcnemar_from_pairs, paired_t
 from .stats.proportions import cohens_h, two_proportions, wilson_interval
 from .stats.reliability import cronbach_alpha
 
-__all__ = ["AnalysisData", "Coded", "DOMAIN_ORDER", "MIN_PER_WAVE", "analyse", "describe_entry", "labels_for"]
+__all__ = ["AnalysisData", "Coded", "DEFAULT_LONELY_PSU", "DOMAIN_ORDER", "KNOWLEDGE_LEVELS", "LONELY_PSU_OPTIONS",
+           "MIN_PER_WAVE", "analyse", "describe_entry", "labels_for"]
 
 DOMAIN_ORDER = ("knowledge", "attitude", "practice")
 #: Fewest respondents with an answer in each wave for a comparison to be reported.
 MIN_PER_WAVE = 10
 DOSE_LEVELS = ("0", "1", "2", "3+")
+#: How a stratum with a single cluster is treated unless the request says otherwise.
+DEFAULT_LONELY_PSU = "adjust"
+#: Knowledge levels by the knowledge score (percent of knowledge items right), with the lowest
+#: score of each: Bloom's cut-offs, which most KAP studies use (good 80-100, moderate 60-79,
+#: poor below 60; Kaliyaperumal 2004, "Guideline for conducting a knowledge, attitude and
+#: practice (KAP) study", Community Ophthalmology 4(1):7-9).
+KNOWLEDGE_LEVELS = (("good", 80.0), ("moderate", 60.0), ("poor", -math.inf))
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,8 +216,9 @@ def _hedges_g(mean0: float, var0: float, mean1: float, var1: float, n: int) -> f
 class _Context:
     """What every comparison in one report shares: the design, the waves, the mode."""
 
-    def __init__(self, data: AnalysisData, conf_level: float):
+    def __init__(self, data: AnalysisData, conf_level: float, lonely_psu: str = DEFAULT_LONELY_PSU):
         self.data = data
+        self.lonely_psu = lonely_psu
         self.level = conf_level
         self.wave = np.asarray(data.wave).astype(np.int8)
         n = len(self.wave)
@@ -214,7 +243,11 @@ class _Context:
             if alone is not None and alone.any():
                 psu = psu.copy()
                 psu[alone] = psu.max() + 1 + np.arange(int(alone.sum()))
-        self.design = Design(weights=self.weights, clusters=psu, strata=stacked) if self.complex else None
+        self.design = (Design(weights=self.weights, clusters=psu, strata=stacked, lonely_psu=lonely_psu)
+                       if self.complex else None)
+        self.stacked = stacked
+        self.strata_levels = strata.levels if has_strata else None
+        self.has_clusters = has_clusters
         self.mode = "panel" if self.panel else ("design" if self.complex else "independent")
         self.respondent = _coded(data.respondent).labels().astype(str) if self.panel else None
         # arm per respondent: 0 comparison, 1 intervention, 2 neither (None: no arms at all)
@@ -285,15 +318,18 @@ def _simple_proportion(ctx: _Context, code, domain, x0, n0, x1, n1) -> dict:
                   (r.effect_size.value, "Cohen's h"))
 
 
-def _wave_difference(m0, m1, level: float) -> dict | None:
+def _wave_difference(m0, m1, level: float, se: float | None = None) -> dict | None:
     """Endline minus baseline from the two wave means, as R's ``svyttest(y ~ wave, design)``.
 
     The stacked design puts each wave in its own strata, so the two means share no PSU and
-    their covariance is zero: the difference's linearisation variance is the sum of theirs.
+    their covariance is zero: the difference's linearisation variance is the sum of theirs,
+    except with ``lonely_psu="average"``, where the scaling depends on the strata of both
+    waves together: ``se`` then comes from the contrast of the two wave means.
     The t-test has the domain's degrees of freedom (the two waves' added) minus one.
     """
     df = m0.df + m1.df - 1
-    se = math.sqrt(m0.se ** 2 + m1.se ** 2)
+    if se is None:
+        se = math.sqrt(m0.se ** 2 + m1.se ** 2)
     if df < 1 or se == 0:
         return None
     diff = m1.estimate - m0.estimate
@@ -304,7 +340,7 @@ def _wave_difference(m0, m1, level: float) -> dict | None:
 
 
 def _design_entry(ctx: _Context, code: str, domain: str, measure: str, n0: int, n1: int, m0: SvyMean,
-                  m1: SvyMean, chi, var0: float, var1: float) -> dict:
+                  m1: SvyMean, chi, var0: float, var1: float, diff_se: float | None = None) -> dict:
     """One design-based comparison from the two waves' means (and, for a proportion, the
     Rao-Scott test of the item by wave); ``var0``/``var1`` are the waves' weighted variances."""
     if min(n0, n1) < MIN_PER_WAVE:
@@ -314,7 +350,7 @@ def _design_entry(ctx: _Context, code: str, domain: str, measure: str, n0: int, 
     bad = next((r for r in (m0, m1) if not r.ok), None)
     if bad is not None:
         return _not_enough(code, domain, measure, n0, n1, bad.reason)
-    tt = _wave_difference(m0, m1, ctx.level)
+    tt = _wave_difference(m0, m1, ctx.level, diff_se)
     if tt is None:
         return _not_enough(code, domain, measure, n0, n1, "no variance or no degrees of freedom")
     deffs = [v for v in (m0.deff, m1.deff) if v is not None]
@@ -468,10 +504,18 @@ def _design_comparisons(ctx: _Context, outcomes: Sequence[_Outcome], sums: CellS
     spread = sums.weighted_var()
     items = [j for j, o in enumerate(outcomes) if o.measure == "proportion"]
     chis = dict(zip(items, sums.chisq([(2 * i, 2 * i + 1) for i in range(n_levels)], items))) if items else {}
+    diff_se: list[list[float | None]] = [[None] * n_levels for _ in outcomes]
+    if ctx.lonely_psu == "average" and ctx.design is not None and ctx.design.lonely_strata():
+        # R svyttest(y ~ wave, subset(design, level == l)): H / (H - L) over both waves' strata
+        for i in range(n_levels):
+            pair = np.full(sums.n_cells, -1)
+            pair[2 * i], pair[2 * i + 1] = 0, 1
+            for j, fit in enumerate(sums.merge(pair, 2).contrast([-1.0, 1.0], level=ctx.level)):
+                diff_se[j][i] = fit.se if fit.ok else None
     per = [
         [_design_entry(ctx, o.code, o.domain, o.measure, int(counts[2 * i, j]), int(counts[2 * i + 1, j]),
                        means[j][2 * i], means[j][2 * i + 1], chis[j][i] if j in chis else None,
-                       float(spread[2 * i, j]), float(spread[2 * i + 1, j]))
+                       float(spread[2 * i, j]), float(spread[2 * i + 1, j]), diff_se[j][i])
          for i in range(n_levels)]
         for j, o in enumerate(outcomes)
     ]
@@ -513,6 +557,79 @@ def _did(ctx: _Context, outcomes: Sequence[_Outcome], sums: CellSums | None = No
     n_items = sum(1 for o in outcomes if o.measure == "proportion")
     return {"method": "svyglm(y ~ wave * arm): the wave:arm interaction", "items": entries[:n_items],
             "domains": entries[n_items:]}
+
+
+def _knowledge_levels(ctx: _Context, outcomes: Sequence[_Outcome], codes: np.ndarray, levels: Sequence[str]) -> dict | None:
+    """Shares of respondents with good, moderate and poor knowledge (:data:`KNOWLEDGE_LEVELS`) in each
+    wave, overall and in each group of the breakdown, and whether the distribution changed.
+
+    Shares are weighted means of each level's indicator with their 95% CIs (R ``svymean`` of
+    ``I(level == k)``). The change between waves is tested on the three-level table: Pearson's
+    chi-square for independent simple samples; the Rao-Scott F (R ``svychisq(~level + wave)``)
+    for a complex design, and for a panel with the respondent as the cluster, since the same
+    people answer in both waves.
+    """
+    know = next((o.y for o in outcomes if o.code == "knowledge" and o.measure == "mean"), None)
+    if know is None:
+        return None
+    valid = ~np.isnan(know)
+    if not (valid & (ctx.wave == 0)).any() and not (valid & (ctx.wave == 1)).any():
+        return None
+    level = np.full(len(know), -1, dtype=np.intp)
+    for k in range(len(KNOWLEDGE_LEVELS) - 1, -1, -1):  # poor first, each higher cut-off overwrites
+        level[valid & (know >= KNOWLEDGE_LEVELS[k][1])] = k
+    names = [name for name, _ in KNOWLEDGE_LEVELS]
+    indicators = [np.where(valid, (level == k).astype(np.float64), np.nan) for k in range(len(names))]
+    design = ctx.did_design()
+    ng = len(levels)
+    group = np.where(np.isnan(codes), -1, codes).astype(np.intp) if ng else np.zeros(len(know), dtype=np.intp)
+    # cells: 0-1 everyone by wave, then 2 + 2 g + wave for each group
+    overall = cell_sums(indicators, design, np.where(valid, ctx.wave, -1), 2).means(level=ctx.level)
+    by_group = (cell_sums(indicators, design, np.where(valid & (group >= 0), 2 * group + ctx.wave, -1), 2 * ng)
+                .means(level=ctx.level) if ng else None)
+
+    def wave_shares(means: list[list[SvyMean]], cell: int, n: int) -> dict:
+        out: dict[str, Any] = {"n": n}
+        for k, name in enumerate(names):
+            m = means[k][cell]
+            out[name] = {"estimate": _num(m.estimate) if n else None, "ci_low": _num(m.ci_low) if n and m.ok else None,
+                         "ci_high": _num(m.ci_high) if n and m.ok else None}
+        return out
+
+    def change(mask: np.ndarray) -> dict:
+        n0, n1 = int(np.sum(mask & (ctx.wave == 0))), int(np.sum(mask & (ctx.wave == 1)))
+        if min(n0, n1) < MIN_PER_WAVE:
+            return {"ok": False, "p_value": None, "test": None,
+                    "reason": f"fewer than {MIN_PER_WAVE} knowledge scores in a wave (baseline {n0}, endline {n1})"}
+        if ctx.mode == "independent":
+            table = np.array([[np.sum(mask & (ctx.wave == w) & (level == k)) for w in (0, 1)] for k in range(len(names))])
+            table = table[table.sum(axis=1) > 0]
+            if len(table) < 2:
+                return {"ok": False, "p_value": None, "test": None, "reason": "every respondent is at the same level"}
+            chi2, p, dof, _ = scipy_stats.chi2_contingency(table, correction=False)
+            return {"ok": True, "p_value": _num(p), "test": "Pearson chi-square", "statistic": _num(chi2), "df": int(dof),
+                    "reason": ""}
+        r = svychisq(np.where(mask, level, np.nan), ctx.wave, design, domain=mask)
+        if not r.ok:
+            return {"ok": False, "p_value": None, "test": None, "reason": r.reason}
+        return {"ok": True, "p_value": _num(r.p), "test": "Rao-Scott F", "statistic": _num(r.f), "df": _num(r.ndf),
+                "ddf": _num(r.ddf), "reason": ""}
+
+    n_wave = [int(np.sum(valid & (ctx.wave == w))) for w in (0, 1)]
+    result: dict[str, Any] = {
+        "levels": [{"code": name, "from": None if math.isinf(cut) else cut} for name, cut in KNOWLEDGE_LEVELS],
+        "baseline": wave_shares(overall, 0, n_wave[0]), "endline": wave_shares(overall, 1, n_wave[1]),
+        "change": change(valid),
+    }
+    if ng:
+        groups = []
+        for g, value in enumerate(levels):
+            inside = valid & (group == g)
+            n0, n1 = int(np.sum(inside & (ctx.wave == 0))), int(np.sum(inside & (ctx.wave == 1)))
+            groups.append({"value": value, "baseline": wave_shares(by_group, 2 * g, n0),
+                           "endline": wave_shares(by_group, 2 * g + 1, n1), "change": change(inside)})
+        result["groups"] = groups
+    return result
 
 
 def _exposure(ctx: _Context, outcomes: Sequence[_Outcome]) -> dict | None:
@@ -581,17 +698,25 @@ def _reliability(ctx: _Context) -> dict:
     return out
 
 
-def analyse(data: AnalysisData, *, by: str | None = None, correction: str = "holm", conf_level: float = 0.95) -> dict:
+def analyse(data: AnalysisData, *, by: str | None = None, correction: str = "holm", conf_level: float = 0.95,
+            lonely_psu: str = DEFAULT_LONELY_PSU, wave_names: tuple[str, str] = ("baseline", "endline")) -> dict:
     """Compare the two waves of ``data``; see the module docstring for the methods.
 
+    ``lonely_psu`` says how a stratum with a single cluster is treated (R's
+    ``survey.lonely.psu``: one of :data:`LONELY_PSU_OPTIONS`); ``wave_names`` name the waves
+    in the report's sentences.
+
     Returns a JSON-ready dict with ``design``, ``correction``, ``items``, ``domains``,
-    ``reliability``, and when they apply ``groups`` (with ``by``), ``did`` and ``exposure``.
+    ``reliability``, and when they apply ``groups`` (with ``by``), ``did``, ``exposure`` and
+    ``knowledge_levels``.
     """
     if correction not in ("holm", "bh"):
         raise ValueError("correction must be 'holm' or 'bh'")
+    if lonely_psu not in LONELY_PSU_OPTIONS:
+        raise ValueError(f"lonely_psu must be one of {', '.join(LONELY_PSU_OPTIONS)}")
     if by is not None and by not in data.groups:
         raise ValueError(f"unknown breakdown {by!r}; choose one of: {', '.join(sorted(data.groups)) or 'none'}")
-    ctx = _Context(data, conf_level)
+    ctx = _Context(data, conf_level, lonely_psu)
     n = len(ctx.wave)
     outcomes = _outcomes(data.key, data.scores)
     codes, levels = _level_codes(data.groups[by]) if by is not None else (np.zeros(n), [])
@@ -628,6 +753,8 @@ def analyse(data: AnalysisData, *, by: str | None = None, correction: str = "hol
         "domains": domains,
         "reliability": _reliability(ctx),
     }
+    if ctx.design is not None:
+        report["design"]["lonely_psu"] = _lonely_summary(ctx, wave_names)
     if ctx.panel:
         people = ctx.respondent
         b, e = set(people[(ctx.wave == 0) & (people != "")]), set(people[(ctx.wave == 1) & (people != "")])
@@ -647,7 +774,88 @@ def analyse(data: AnalysisData, *, by: str | None = None, correction: str = "hol
     exposure = _exposure(ctx, outcomes)
     if exposure is not None:
         report["exposure"] = exposure
+    knowledge = _knowledge_levels(ctx, outcomes, codes, levels)
+    if knowledge is not None:
+        report["knowledge_levels"] = knowledge
+    if ctx.design is not None and report["design"]["lonely_psu"]["strata"]:
+        _plain_reasons(report)
     return report
+
+
+# --- single-cluster ("lonely PSU") strata ------------------------------------------------------
+
+_TREATMENT = {
+    "adjust": ("{their} variance was estimated around the overall mean instead of {its} own stratum's "
+               "(conservative: margins of error can only be a little wider)."),
+    "average": "{they} were given the average variance of the other strata.",
+    "remove": "{they} were left out of the margins of error, which may therefore be too narrow.",
+    "certainty": ("{they} were treated as fully sampled: {they_l} add nothing to the margins of error, "
+                  "which may therefore be too narrow."),
+    "fail": ("margins of error and tests that include {them} cannot be computed: the affected results "
+             "are left blank. Choose another treatment of single-cluster strata to see them."),
+}
+_SHORT = {"adjust": "estimated around the overall mean (conservative)", "average": "given the average of the other strata",
+          "remove": "left out of the margins of error", "certainty": "treated as fully sampled",
+          "fail": "results that include them are not computed"}
+#: What the lonely-PSU reasons of surveys.stats become in the report.
+_LONELY_REASON = ("a stratum with a single cluster is part of this result and single-cluster strata are set to "
+                  "fail (see the note on single-cluster strata)")
+_ALL_LONELY = "every stratum in this result has a single cluster, so there is no other stratum to average over"
+
+
+def _lonely_summary(ctx: _Context, wave_names: tuple[str, str]) -> dict:
+    """Which design strata (stratum x wave) have a single cluster and how they were treated,
+    in plain words (``summary``) with the technical detail apart (``detail``)."""
+    option = ctx.lonely_psu
+    design = ctx.design
+    unit = "cluster" if ctx.has_clusters else "respondent"
+    strata = []
+    for code in design.lonely_strata():
+        code = int(code)
+        wave = wave_names[code % 2]
+        stratum = None
+        if ctx.strata_levels is not None:
+            label = ctx.strata_levels[code // 2]
+            stratum = label if label != "" else "(no stratum given)"
+        strata.append({"stratum": stratum, "wave": wave, "respondents": int(np.sum(ctx.stacked == code))})
+    out = {"option": option, "strata": strata, "summary": "", "detail": ""}
+    if not strata:
+        return out
+    n = len(strata)
+    where = "; ".join(f"{s['stratum']} in the {s['wave']}" if s["stratum"] is not None else f"the {s['wave']}"
+                      for s in strata)
+    what = (f"1 stratum had a single {unit} ({where}): " if n == 1
+            else f"{n} strata had a single {unit} ({where}): ")
+    words = ({"their": "its", "its": "its", "they": "it", "they_l": "it", "them": "it"} if n == 1 else
+             {"their": "their", "its": "their", "they": "they", "they_l": "they", "them": "them"})
+    treatment = _TREATMENT[option].format(**words)
+    out["summary"] = (what + treatment + " If a stratum or cluster was mistyped, correct it on the interview "
+                      "and the report will follow.")
+    out["short"] = _SHORT[option]
+    rows = ", ".join(f"{s['stratum'] or 'all'} x {s['wave']} ({s['respondents']} respondent"
+                     f"{'' if s['respondents'] == 1 else 's'})" for s in strata)
+    out["detail"] = (f"Treatment: R survey options(survey.lonely.psu = '{option}'), in every estimate "
+                     f"(means, differences between waves and groups, Rao-Scott tests, difference in differences, "
+                     f"exposure trend). The design strata are stratum x wave, clusters nested in them; "
+                     f"strata with a single {unit}: {rows}. Degrees of freedom are unchanged (R degf).")
+    return out
+
+
+def _plain_reasons(report: dict) -> None:
+    """Replace the statistics module's lonely-PSU reasons (which name design strata by their
+    internal code) with words for a programme lead."""
+    def fix(entry: dict) -> None:
+        for holder in (entry, entry.get("trend") or {}):
+            reason = holder.get("reason") or ""
+            if "only one PSU" in reason:
+                holder["reason"] = _LONELY_REASON
+            elif "single PSU, so there is no variance to average" in reason:
+                holder["reason"] = _ALL_LONELY
+
+    sections = [report, *report.get("groups", []), report.get("did") or {}, report.get("exposure") or {}]
+    for section in sections:
+        for entry in section.get("items", []) + section.get("domains", []):
+            fix(entry)
 
 
 def _pct(value: float) -> str:

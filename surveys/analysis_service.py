@@ -26,9 +26,19 @@ from sqlmodel import Session, col
 
 from web.accounts.models import utcnow
 
-from .analysis import AnalysisData, Coded, analyse, describe_entry, labels_for
+from .analysis import (
+    DEFAULT_LONELY_PSU,
+    LONELY_PSU_OPTIONS,
+    AnalysisData,
+    Coded,
+    analyse,
+    describe_entry,
+    labels_for,
+)
 from .models import AnalysisCache, InstrumentVersion, Submission, SubmissionScore, Survey, Wave, WaveDesign
 from .scoring import ScoringKey, score_answers, scoring_key
+from . import privacy
+from .frame_service import not_waiting, waiting
 from .service import analysis_statuses
 from .spec import InstrumentSpec, spec_from_dict
 
@@ -42,7 +52,7 @@ __all__ = [
 
 #: Respondent fields a report can be broken down by (besides any background item's code).
 BREAKDOWN_FIELDS = ("segment", "region", "sex", "age_group", "arm", "stratum")
-REPORT_FORMAT = 3  # bump when the report's shape or methods change: old cache entries are ignored
+REPORT_FORMAT = 6  # bump when the report's shape or methods change: old cache entries are ignored
 SCORE_BATCH = 2000
 FETCH_BATCH = 20_000  # rows read from the database cursor at a time
 _SEP = "\x1f"  # joins a row's text columns into one string (ASCII unit separator)
@@ -179,6 +189,16 @@ class _Labels:
         return Coded(lookup[codes], tuple(levels))
 
 
+def compile_with_values(query, dialect) -> tuple[Any, dict[str, Any]]:
+    """``query`` compiled for ``dialect``, with each parameter through its type's bind processor."""
+    compiled = query.compile(dialect=dialect)
+    values = {}
+    for name, value in compiled.construct_params().items():
+        process = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+        values[name] = process(value) if process is not None else value
+    return compiled, values
+
+
 def _fetch(session: Session, query) -> Any:
     """Run a Core select on the session's connection and return the DB-API cursor.
 
@@ -189,11 +209,7 @@ def _fetch(session: Session, query) -> Any:
     """
     connection = session.connection()
     dialect = connection.dialect
-    compiled = query.compile(dialect=dialect)
-    values = {}
-    for name, value in compiled.construct_params().items():
-        process = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
-        values[name] = process(value) if process is not None else value
+    compiled, values = compile_with_values(query, dialect)
     params = tuple(values[name] for name in compiled.positiontup) if compiled.positional else values
     raw = connection.connection.driver_connection
     cursor = raw.cursor(binary=True) if dialect.name == "postgresql" else raw.cursor()
@@ -234,7 +250,8 @@ def _load(session: Session, survey: Survey, baseline: Wave, endline: Wave, key: 
         select(*columns).outerjoin(SubmissionScore, fresh)
         .where(Submission.survey_id == survey.id,
                or_(Submission.wave_id == baseline.id, Submission.wave_id == endline.id),
-               or_(*[Submission.status == status for status in analysis_statuses(survey)]))
+               or_(*[Submission.status == status for status in analysis_statuses(survey)]),
+               not_waiting())  # outside the sampling frame: waits for a supervisor (surveys.frame_service)
     )
     k = len(key.key.items)
     ids, waves, weights = [], [], []
@@ -320,6 +337,24 @@ def _score_stale(session: Session, survey: Survey, wave_ids: list[int], key: _Ke
             scores[rows] = np.frombuffer(b"".join(blob for _, blob in found), dtype=np.float32).reshape(len(found), k)
 
 
+_WAITING_REASON = {"stratum": "stratum is not in the sampling frame",
+                   "cluster": "cluster is not in the sampling frame",
+                   "weight": "weight differs from the sampling frame's"}
+
+
+def _waiting(session: Session, survey: Survey, waves: tuple[Wave, Wave]) -> dict[str, Any]:
+    """The interviews the report leaves out until a supervisor decides, with a sentence per reason:
+    "3 interviews wait for a supervisor: their cluster is not in the sampling frame"."""
+    by_field = waiting(session=session, survey_id=survey.id, wave_ids=[w.id for w in waves],
+                       statuses=analysis_statuses(survey))
+    messages = []
+    for name, n in sorted(by_field.items()):
+        reason = _WAITING_REASON.get(name, _WAITING_REASON["cluster"])
+        messages.append(f"{n} interviews wait for a supervisor: their {reason}" if n != 1
+                        else f"1 interview waits for a supervisor: its {reason}")
+    return {"count": sum(by_field.values()), "by_field": by_field, "messages": messages}
+
+
 def _item_labels(spec: InstrumentSpec, language: str) -> dict[str, str]:
     out = {}
     for item in spec.items():
@@ -337,9 +372,13 @@ def get_report(
     by: str | None = None,
     correction: str = "holm",
     language: str = "en",
+    lonely_psu: str = DEFAULT_LONELY_PSU,
     use_cache: bool = True,
 ) -> dict:
     """The KAP-shift report of ``survey_id`` between two waves (by name), cached.
+
+    ``lonely_psu`` is how strata with a single cluster are treated (R's
+    ``survey.lonely.psu``; default ``"adjust"``, see :mod:`surveys.analysis`).
 
     Raises AnalysisRequestError naming the parameter at fault.
     """
@@ -348,11 +387,19 @@ def get_report(
         raise AnalysisRequestError(f"There is no survey {survey_id}.", field="survey_id")
     if correction not in ("holm", "bh"):
         raise AnalysisRequestError("correction must be holm or bh.", field="correction")
+    if lonely_psu not in LONELY_PSU_OPTIONS:
+        raise AnalysisRequestError(f"lonely_psu must be one of {', '.join(LONELY_PSU_OPTIONS)}.", field="lonely_psu")
     if baseline == endline:
         raise AnalysisRequestError("Choose two different waves to compare.", field="endline")
     waves = (_wave(session, survey.id, baseline, "baseline"), _wave(session, survey.id, endline, "endline"))
     key = current_key(session=session, survey_id=survey.id)
-    item_codes = {it.code for it in key.spec.items() if it.kap_domain == "background" or it.type in ("single_choice", "yes_no_dk")}
+    personal = privacy.personal_codes(key.spec.items())
+    if by is not None and by in personal:
+        raise AnalysisRequestError(
+            f"Cannot break down by {by!r}: it is personal data (marked personal in the form), and a breakdown would show "
+            "each respondent's value. Choose a segment, a region or another background item.", field="by")
+    item_codes = {it.code for it in key.spec.items()
+                  if (it.kap_domain == "background" or it.type in ("single_choice", "yes_no_dk")) and it.code not in personal}
     if by is not None and by not in BREAKDOWN_FIELDS and by not in item_codes:
         raise AnalysisRequestError(
             f"Cannot break down by {by!r}: choose one of {', '.join(BREAKDOWN_FIELDS)} or a background item's code.",
@@ -360,20 +407,20 @@ def get_report(
     # Nothing changed since the cached report: return it without touching the submissions.
     # Otherwise _load scores whatever is new or changed on the way.
     fingerprint, submissions = _fingerprint(session, survey, waves, key)
-    params = json.dumps([survey.id, baseline, endline, by, correction, language])
+    params = json.dumps([survey.id, baseline, endline, by, correction, language, lonely_psu])
     params_key = hashlib.sha256(params.encode()).hexdigest()
     cached = session.execute(select(AnalysisCache).where(AnalysisCache.params_key == params_key)).scalars().first()
     if use_cache and cached is not None and cached.fingerprint == fingerprint:
         return cached.report
     data = _load(session, survey, waves[0], waves[1], key, by, expected=submissions)
-    report = analyse(data, by=by, correction=correction)
+    report = analyse(data, by=by, correction=correction, lonely_psu=lonely_psu, wave_names=(baseline, endline))
     labels = labels_for(key.key, _item_labels(key.spec, language))
     for section in [report, *report.get("groups", [])]:
         for entry in section["items"] + section["domains"]:
             entry["label"] = labels.get(entry["code"], entry["code"])
             entry["sentence"] = describe_entry(entry, entry["label"], correction)
     report = {"survey_id": survey.id, "survey": survey.title, "baseline": baseline, "endline": endline, "by": by,
-              **report, "computed_at": utcnow().isoformat(timespec="seconds")}
+              **report, "waiting": _waiting(session, survey, waves), "computed_at": utcnow().isoformat(timespec="seconds")}
     if cached is None:
         session.add(AnalysisCache(survey_id=survey.id, params_key=params_key, fingerprint=fingerprint, report=report))
     else:

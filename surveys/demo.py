@@ -122,6 +122,7 @@ def demo_spec() -> InstrumentSpec:
             _yn("k_consent", "knowledge", "Si yon viktim te dakò pati, èske se toujou trafik?",
                 "Si la victime a accepté de partir, est-ce encore de la traite ?",
                 "If the victim agreed to go, can it still be trafficking?", kap_correct=("yes",)),
+            # Scored "yes": no published source found for the law's article on non-punishment (see content/law.py).
             _yn("k_victim_immunity", "knowledge",
                 "Èske lalwa pwoteje viktim yo kont pinisyon pou sa trafikan an te fòse yo fè?",
                 "La loi protège-t-elle les victimes des poursuites pour les actes imposés par le trafiquant ?",
@@ -176,6 +177,7 @@ def demo_spec() -> InstrumentSpec:
                           ("documents", "Yo pran papye idantite l", "Ses papiers confisqués", "Identity papers taken away"),
                           ("debt", "Yon dèt ki pa janm fini", "Une dette sans fin", "A debt that never ends"),
                           ("dk", "Pa konnen", "Ne sait pas", "Don't know")),
+        # The correct answer is article 11 of law CL/2014-0010 (content/law.py: PENALTY, with its sources).
         "penalty": _choices(("fine", "Yon amann sèlman", "Une amende seulement", "A fine only"),
                             ("y1_3", "1 a 3 an prizon", "1 à 3 ans de prison", "1 to 3 years in prison"),
                             ("y7_15", "7 a 15 an prizon ak amann", "7 à 15 ans de prison et une amende",
@@ -298,8 +300,9 @@ def load_surveys_demo(session, *, per_wave: int = 1200) -> list[str]:
 
     from web.accounts.service import get_user_by_username, record_audit  # noqa: PLC0415
 
-    from . import service  # noqa: PLC0415
+    from . import frame_service, service  # noqa: PLC0415
     from .analysis_service import refresh_scores  # noqa: PLC0415
+    from .frame import Unit  # noqa: PLC0415
     from .models import Survey, WaveCreate, WaveDesign, WaveKind  # noqa: PLC0415
 
     if session.exec(select(Survey).where(Survey.title == DEMO_TITLE)).first() is not None:
@@ -315,6 +318,15 @@ def load_surveys_demo(session, *, per_wave: int = 1200) -> list[str]:
                                      ("endline", WaveKind.endline, "2026-10-28", "2026-12-05")):
         waves[name] = service.create_wave(session=session, survey=survey, actor=lead, wave_create=WaveCreate(
             name=name, kind=kind, design=WaveDesign.independent, starts_on=starts, ends_on=ends))
+    # A follow-up wave in the field now (dates relative to today), for the data-entry demo.
+    today = frame_service.field_date()
+    followup = service.create_wave(session=session, survey=survey, actor=lead, wave_create=WaveCreate(
+        name="followup", kind=WaveKind.post, design=WaveDesign.independent, starts_on=today - timedelta(days=7),
+        ends_on=today + timedelta(days=60), notes="Follow-up of the campaign; no interview yet."))
+    # Every wave samples the same strata and communes (clusters); weights vary by interview.
+    units = [Unit(stratum, commune) for stratum, communes, _ in REGIONS.values() for commune in communes]
+    for wave in (*waves.values(), followup):
+        frame_service.replace_frame(session=session, wave=wave, units=units, actor=lead, how="declared by the demo")
     stored, resent = [], []
     for name, wave in waves.items():
         for n, payload in enumerate(generate_payloads(n=per_wave, wave=name)):

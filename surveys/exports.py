@@ -43,6 +43,7 @@ from sqlmodel import Session, col
 from surveys.models import InstrumentVersion, Submission, SubmissionStatus, Survey, Wave
 from surveys.spec import CHOICE_TYPES, InstrumentSpec, ItemSpec, spec_from_dict
 from web.accounts.models import User
+from web.exports_safe import safe_cell, safe_row
 
 __all__ = [
     "FORMATS",
@@ -109,6 +110,7 @@ class ExportColumn:
     codes: dict[str, int] = field(default_factory=dict)
     choice_labels: dict[str, str] = field(default_factory=dict)
     is_item: bool = False
+    part: int | None = None  # a geopoint's latitude (0), longitude, altitude or accuracy (3)
 
     @property
     def value_labels(self) -> dict[int, str]:
@@ -186,7 +188,7 @@ def export_columns(specs: Sequence[InstrumentSpec], options: ExportOptions) -> l
     newest = specs[0]
     language = options.language or newest.default_language
     taken: set[str] = set()
-    limit = 32  # Stata's limit; SPSS allows 64, but one set of names for both is simpler to document
+    limit = 31  # Stata allows 32, but its value-label names (one per labelled variable) 31; SPSS allows 64
 
     columns = [ExportColumn(name=key, var=_var_name(key, taken, limit), label=label, kind=kind, key=key) for key, kind, label in _DESIGN]
     seen: set[str] = set()
@@ -204,6 +206,13 @@ def export_columns(specs: Sequence[InstrumentSpec], options: ExportOptions) -> l
 def _item_columns(spec: InstrumentSpec, item: ItemSpec, options: ExportOptions, language: str,
                   taken: set[str], limit: int) -> list[ExportColumn]:
     label = _label(item.labels, language, spec.default_language, item.code)
+    if item.type == "geopoint":  # the answer as recorded, then its four numbers
+        whole = ExportColumn(name=item.code, var=_var_name(item.code, taken, limit), label=label, kind="text",
+                             key=item.code, is_item=True)
+        return [whole, *(
+            ExportColumn(name=f"{item.code}_{part}", var=_var_name(f"{item.code}_{part}", taken, limit),
+                         label=f"{label}: {part}", kind="number", key=item.code, is_item=True, part=i)
+            for i, part in enumerate(_GEO_PARTS))]  # fmt: skip
     if item.type not in CHOICE_TYPES:
         kind = {"integer": "number", "decimal": "number", "date": "date", "today": "date"}.get(item.type, "text")
         return [ExportColumn(name=item.code, var=_var_name(item.code, taken, limit), label=label, kind=kind, key=item.code, is_item=True)]
@@ -225,6 +234,13 @@ def _item_columns(spec: InstrumentSpec, item: ItemSpec, options: ExportOptions, 
 
 # --- values ---------------------------------------------------------------------------------
 
+_GEO_PARTS = ("latitude", "longitude", "altitude", "accuracy")
+
+
+def _geo_part(answer: Any, part: int) -> str:
+    parts = str(answer).split() if answer is not None else []
+    return parts[part] if part < len(parts) else ""
+
 
 def _text_value(column: ExportColumn, row: ExportRow, labels: bool) -> str:
     """The cell for CSV/XLSX, as text."""
@@ -238,6 +254,8 @@ def _text_value(column: ExportColumn, row: ExportRow, labels: bool) -> str:
             return repr(value) if not value.is_integer() else str(int(value))
         return str(value)
     answer = row.answers.get(column.key)
+    if column.part is not None:
+        answer = _geo_part(answer, column.part)
     if answer is None or answer == "" or answer == []:
         return ""
     if column.kind == "flag":
@@ -266,6 +284,8 @@ def _typed_value(column: ExportColumn, row: ExportRow) -> Any:
             return float(value) if value is not None else math.nan
         return "" if value is None else str(value)
     answer = row.answers.get(column.key)
+    if column.part is not None:
+        answer = _geo_part(answer, column.part)
     empty = answer is None or answer == "" or answer == []
     if column.kind == "flag":
         return math.nan if empty else float(column.choice in _chosen(answer))
@@ -298,11 +318,11 @@ def write_csv(rows: Iterable[ExportRow], columns: Sequence[ExportColumn], *, lab
     """Yield the CSV (UTF-8 with a BOM, so that Excel reads accents right) in chunks."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow([c.name for c in columns])
+    writer.writerow(safe_row(c.name for c in columns))
     first = True
     pending = 0
     for row in rows:
-        writer.writerow([_text_value(c, row, labels) for c in columns])
+        writer.writerow([safe_cell(_text_value(c, row, labels)) for c in columns])
         pending += 1
         if pending >= chunk_rows:
             yield _drain(buffer, first)
@@ -323,7 +343,7 @@ def write_xlsx(rows: Iterable[ExportRow], columns: Sequence[ExportColumn], out: 
 
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("responses")
-    sheet.append([c.name for c in columns])
+    sheet.append(safe_row(c.name for c in columns))
     for row in rows:
         cells: list[Any] = []
         for c in columns:
@@ -332,7 +352,7 @@ def write_xlsx(rows: Iterable[ExportRow], columns: Sequence[ExportColumn], out: 
                 cells.append(None if isinstance(value, float) and math.isnan(value) else value)
             else:
                 text = _text_value(c, row, labels)
-                cells.append(text if text != "" else None)
+                cells.append(safe_cell(text) if text != "" else None)
         sheet.append(cells)
     variables = workbook.create_sheet("variables")
     variables.append(["column", "label", "type", "codes"])
@@ -340,7 +360,7 @@ def write_xlsx(rows: Iterable[ExportRow], columns: Sequence[ExportColumn], out: 
         codes = "; ".join(f"{code} = {text}" for code, text in c.value_labels.items()) if c.kind in ("choice", "flag", "multiple") else ""
         if c.kind == "multiple":
             codes = "; ".join(f"{name} = {c.choice_labels.get(name, name)}" for name in c.codes)
-        variables.append([c.name, c.label, c.kind, codes])
+        variables.append(safe_row([c.name, c.label, c.kind, codes]))
     workbook.save(out)
 
 

@@ -53,12 +53,14 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect, Engine
 from sqlmodel import Session, col
 
-from surveys import rules, service
+from surveys import frame_service, rules, service
+from surveys.frame import Frame
 from surveys.imports import ImportFileError, ParsedRow, RowProblem, read_header, read_responses, row_from_json
-from surveys.models import InstrumentVersion, Submission, SubmissionIn, SubmissionStatus, Survey, Wave
+from surveys.models import ImportRun, InstrumentVersion, Submission, SubmissionIn, SubmissionStatus, Survey, Wave
 from surveys.spec import InstrumentSpec
 from web.accounts.models import User, utcnow
 from web.accounts.service import record_audit
+from web.exports_safe import safe_row
 
 __all__ = [
     "JOB_STATES",
@@ -159,6 +161,7 @@ class _Rows:
         self.spec = service.version_spec(self.latest)
         self._waves: dict[str, Wave | None] = {}
         self._versions: dict[int, InstrumentSpec] = {self.latest.id: self.spec}  # type: ignore[dict-item]
+        self._frames: dict[int, Frame] = {}
         # submit()'s quality thresholds (service._quality_settings)
         self.quality = rules.QualitySettings(min_seconds_per_answer=survey.min_seconds_per_answer,
                                              dont_know_threshold=survey.dont_know_threshold)
@@ -168,6 +171,11 @@ class _Rows:
         if key not in self._waves:
             self._waves[key] = service.get_wave(session=self.session, survey=self.survey, wave=name)
         return self._waves[key]
+
+    def frame(self, wave: Wave) -> Frame:
+        if wave.id not in self._frames:
+            self._frames[wave.id] = frame_service.get_frame(session=self.session, wave_id=wave.id)
+        return self._frames[wave.id]
 
     def version_spec(self, version_id: int) -> InstrumentSpec:
         if version_id not in self._versions:
@@ -185,7 +193,8 @@ class _Rows:
             return None, None
         data = {"uuid": row.uuid, "answers": row.answers, **row.design}
         try:
-            return SubmissionIn.model_validate(data), wave
+            # completed from the frame as submit() completes it, so both paths hash alike
+            return service.complete_from_frame(self.frame(wave), SubmissionIn.model_validate(data)), wave
         except ValidationError as exc:
             for e in exc.errors():
                 name = ".".join(str(p) for p in e["loc"]) or "row"
@@ -198,7 +207,8 @@ class _Rows:
         ended = _utc(data.ended_at)
         try:
             return rules.check_answers(self.version_spec(version_id), data.answers, language=data.language or None,
-                                       today=ended.date() if ended else None, lenient_constraints=True)
+                                       today=ended.date() if ended else None, lenient_constraints=True,
+                                       interview=str(data.uuid))
         except rules.AnswersInvalid as err:
             for p in err.problems:
                 row.problems.append(RowProblem(row.row, p.message, p.code or None, None, row.answers.get(p.code)))
@@ -215,6 +225,7 @@ class _Rows:
         started, ended = _utc(data.started_at), _utc(data.ended_at)
         flags = rules.quality_flags(self.version_spec(version_id), checked.answers, started_at=started, ended_at=ended,
                                     settings=self.quality, constraint_failures=checked.constraint_failures)
+        flags += service.design_flags(self.frame(wave), wave, data, ended)  # kept and flagged, never dropped
         return {
             "uuid": data.uuid, "survey_id": self.survey.id, "wave_id": wave.id, "instrument_version_id": version_id,
             "enumerator_id": None, "enumerator_name": data.enumerator_name[:64], "source": "import",
@@ -327,8 +338,8 @@ def check_file(*, session: Session, survey: Survey, source: Any, filename: str, 
                     for problem in row.problems:
                         report.add_problem(problem)
                         if writer:
-                            writer.writerow([problem.row, problem.item or "", problem.column or "", problem.value or "",
-                                             problem.message])
+                            writer.writerow(safe_row([problem.row, problem.item or "", problem.column or "",
+                                                      problem.value or "", problem.message]))
             session.rollback()  # end the read transaction: a long check must not hold one open
             if on_progress:
                 on_progress("checking", report.rows, reader.fraction())
@@ -362,24 +373,126 @@ def store_file(*, engine: Engine, survey_id: int, source: Any, filename: str, wa
         rows = _Rows(session, survey)
         _check_wave_option(rows, wave)
         insert = _insert_statement(engine.dialect)
+        run = _start_run(session, survey_id=survey_id, source=source, filename=filename, wave=wave, actor=actor)
         done = 0
-        with read_responses(source, spec=rows.spec, filename=filename, mapping=mapping or {}, wave=wave) as reader:
-            if not checked_before:
-                report.plan = reader.plan.describe()
-            for batch in _batches(reader, batch_size):
-                done += len(batch)
-                _store_batch(session, rows, batch, insert, report, count=not checked_before)
-                session.commit()
-                if on_progress:
-                    on_progress("importing", done, reader.fraction())
-        if report.created or report.kept_aside:
-            record_audit(session=session, actor=actor, action="submission.import", entity_type="survey",
-                         entity_id=survey_id, summary=f"Imported {report.created} submissions from {filename}"[:500],
-                         details={"created": report.created, "kept_aside": report.kept_aside, "refused": report.refused,
-                                  "file": filename[:200], "wave": wave or ""},
-                         actor_name=None if actor else "system")
+        try:
+            with read_responses(source, spec=rows.spec, filename=filename, mapping=mapping or {}, wave=wave) as reader:
+                if not checked_before:
+                    report.plan = reader.plan.describe()
+                for batch in _batches(reader, batch_size):
+                    done += len(batch)
+                    _store_batch(session, rows, batch, insert, report, count=not checked_before)
+                    # The run's counts go in the batch's own transaction: after a crash they are what entered.
+                    run.batches += 1
+                    run.rows_read, run.created, run.kept_aside, run.updated_at = done, report.created, report.kept_aside, utcnow()
+                    session.add(run)
+                    session.commit()
+                    if on_progress:
+                        on_progress("importing", done, reader.fraction())
+        except BaseException as exc:
+            session.rollback()
+            _end_run(session, run, status="failed", error=f"{type(exc).__name__}: {exc}"[:500], actor=actor,
+                     filename=filename, wave=wave)
             session.commit()
+            raise
+        _end_run(session, run, status="completed", actor=actor, filename=filename, wave=wave, report=report)
+        session.commit()
     return report
+
+
+def _file_digest(source: Any) -> str:
+    """SHA-256 of the file being imported ('' when it is a stream that cannot be read twice)."""
+    import hashlib  # noqa: PLC0415
+
+    digest = hashlib.sha256()
+    if isinstance(source, (str, Path)):
+        with open(source, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+        return digest.hexdigest()
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        digest.update(bytes(source))
+        return digest.hexdigest()
+    return ""
+
+
+def _start_run(session: Session, *, survey_id: int, source: Any, filename: str, wave: str | None,
+               actor: User | None) -> ImportRun:
+    """Write the run's record (and its audit entry) before the first batch; a stale run of the same
+    file, left by a process that died, is marked interrupted and this run resumes it."""
+    sha = _file_digest(source)
+    now = utcnow()
+    stale = []
+    if sha:
+        stale = session.exec(select(ImportRun).where(ImportRun.survey_id == survey_id, ImportRun.file_sha256 == sha,
+                                                     ImportRun.status == "running")).scalars().all()
+        stale = [r for r in stale if _gone(r.holder) or (now - _aware(r.updated_at)).total_seconds() > STALE_AFTER]
+    for old in stale:
+        old.status, old.finished_at = "interrupted", now
+        old.error = "The import stopped (its process ended) after this many rows; a later run of the same file resumed it."
+        session.add(old)
+        record_audit(session=session, actor=actor, action="submission.import_interrupted", entity_type="survey",
+                     entity_id=survey_id, summary=f"An import of {old.filename} stopped after {old.created} submissions"[:500],
+                     details={"run": old.id, "created": old.created, "kept_aside": old.kept_aside, "batches": old.batches,
+                              "rows_read": old.rows_read, "file": old.filename, "sha256": old.file_sha256},
+                     actor_name=None if actor else "system")
+    run = ImportRun(survey_id=survey_id, filename=filename[:200], file_sha256=sha, wave=(wave or "")[:80],
+                    actor_id=actor.id if actor else None, actor_name=actor.username if actor else "system",
+                    resumed_from_id=stale[-1].id if stale else None, holder=_holder())
+    session.add(run)
+    session.flush()
+    record_audit(session=session, actor=actor, action="submission.import_started", entity_type="survey",
+                 entity_id=survey_id, summary=f"Started importing {filename}"[:500] + (" (resuming)" if stale else ""),
+                 details={"run": run.id, "file": filename[:200], "sha256": sha, "wave": wave or "",
+                          "resumes": [r.id for r in stale]},
+                 actor_name=None if actor else "system")
+    session.commit()
+    return run
+
+
+def _end_run(session: Session, run: ImportRun, *, status: str, actor: User | None, filename: str, wave: str | None,
+             report: ImportReport | None = None, error: str = "") -> None:
+    run = session.get(ImportRun, run.id) or run
+    run.status, run.finished_at, run.updated_at, run.error = status, utcnow(), utcnow(), error
+    session.add(run)
+    if status == "completed":
+        record_audit(session=session, actor=actor, action="submission.import", entity_type="survey",
+                     entity_id=run.survey_id, summary=f"Imported {run.created} submissions from {filename}"[:500],
+                     details={"run": run.id, "created": run.created, "kept_aside": run.kept_aside,
+                              "refused": report.refused if report else 0, "file": filename[:200], "wave": wave or "",
+                              "resumed_from": run.resumed_from_id},
+                     actor_name=None if actor else "system")
+    else:
+        record_audit(session=session, actor=actor, action="submission.import_failed", entity_type="survey",
+                     entity_id=run.survey_id, summary=f"The import of {filename} failed after {run.created} submissions"[:500],
+                     details={"run": run.id, "created": run.created, "kept_aside": run.kept_aside, "error": error},
+                     actor_name=None if actor else "system")
+
+
+def _holder() -> str:
+    import socket  # noqa: PLC0415
+
+    return f"{socket.gethostname()[:100]}:{os.getpid()}"
+
+
+def _gone(holder: str) -> bool:
+    """Whether the process that held a run is known to be dead (same host, no such process)."""
+    import socket  # noqa: PLC0415
+
+    host, _, pid = holder.rpartition(":")
+    if host != socket.gethostname()[:100] or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def _insert_statement(dialect: Dialect) -> _BulkInsert:

@@ -46,6 +46,7 @@ from datetime import date, datetime, time, timezone
 from typing import IO, Any
 
 from surveys.spec import CHOICE_TYPES, QUESTION_TYPES, InstrumentSpec, ItemSpec
+from web.exports_safe import restore_cell
 
 __all__ = [
     "ARMS",
@@ -53,6 +54,7 @@ __all__ = [
     "MAPPABLE_FIELDS",
     "ColumnPlan",
     "ImportFileError",
+    "NUL_IN_CELL",
     "ParsedRow",
     "ResponseReader",
     "RowProblem",
@@ -106,6 +108,8 @@ _ANSWERED = operator.itemgetter(1)  # (code, value) pairs with a value
 _MEMO_SIZE = 4096
 _MEMO_TEXT = 64
 _SHOWN_VALUE = 60
+# The database's text cannot hold U+0000 (PostgreSQL refuses it), so a cell with it is a row problem.
+NUL_IN_CELL = "the text holds a NUL character (\\0), which cannot be stored: remove it from the file"
 
 
 class ImportFileError(ValueError):
@@ -578,6 +582,10 @@ class _RowBuilder:
             cells = cells + [""] * (self.width - len(cells))
         answers: dict[str, str] = dict(filter(_ANSWERED, zip(self.codes, map(_LOOKUP, self.memos, self.item_cells(cells)))))
         problems: list[RowProblem] = []
+        if "\x00" in "\x1f".join(cells):  # PostgreSQL's text cannot hold it: the row is refused, by its column
+            at = next(i for i, cell in enumerate(cells) if "\x00" in cell)
+            column = self.plan.header[at] if at < len(self.plan.header) else None
+            problems.append(RowProblem(row, NUL_IN_CELL, column, column, _shown(cells[at].replace("\x00", "\\0"))))
         if self.errors:  # in item order, as the lookups went
             problems.extend(RowProblem(row, error, code, col, _shown(text)) for code, col, text, error in self.errors)
             self.errors.clear()
@@ -832,6 +840,8 @@ class ResponseReader:
                 self._row += 1
                 if not any(c.strip() for c in cells):
                     continue
+                if any(c[:1] == "'" for c in cells):  # a Konbit export read back: undo safe_cell
+                    cells = [restore_cell(c) for c in cells]
                 yield self._builder.build(self._row, cells)
         finally:
             self.close()

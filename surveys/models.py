@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import uuid as uuid_module
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic import Field as PField
@@ -20,6 +20,8 @@ __all__ = [
     "InstrumentVersion",
     "InstrumentVersionPublic",
     "ReviewRequest",
+    "SamplingUnit",
+    "SamplingUnitIn",
     "Submission",
     "SubmissionConflict",
     "SubmissionCorrection",
@@ -117,12 +119,30 @@ class Wave(SQLModel, table=True):
     notes: str = Field(default="", max_length=2000)
 
 
+# One unit of a wave's sampling frame: a cluster (PSU) of a stratum, with its weight if declared.
+# A wave with no unit has no frame: its design values are not checked.
+class SamplingUnit(SQLModel, table=True):
+    __tablename__ = "sampling_unit"
+    __table_args__ = (UniqueConstraint("wave_id", "stratum", "cluster", name="uq_sampling_unit"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    wave_id: int = Field(foreign_key="wave.id", index=True, ondelete="CASCADE")
+    stratum: str = Field(default="", max_length=80)
+    cluster: str = Field(default="", max_length=80)
+    weight: float | None = Field(default=None, gt=0)
+
+
 # One interview, stored whole; its uuid is made by the client so a resend is recognised.
 class Submission(SQLModel, table=True):
     __tablename__ = "submission"
     __table_args__ = (
         Index("ix_submission_survey_wave_status", "survey_id", "wave_id", "status"),
         Index("ix_submission_enumerator", "enumerator_id", "received_at"),
+        # The report's fingerprint (count, latest update, largest id of two waves) from the index alone.
+        Index("ix_submission_survey_wave_updated", "survey_id", "wave_id", "updated_at", "id"),
+        # The review list's order (received_at DESC, id DESC), read backwards: overall and per survey.
+        Index("ix_submission_received", "received_at", "id"),
+        Index("ix_submission_survey_received", "survey_id", "received_at", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -184,6 +204,33 @@ class SubmissionConflict(SQLModel, table=True):
     received_at: datetime = Field(default_factory=utcnow)
     resolved: bool = False
     note: str = Field(default="", max_length=2000)
+
+
+# One run of a file import (CLI or web): written before its first batch and updated in the same
+# transaction as each batch, so after a crash it says exactly what entered; completed, failed,
+# or marked interrupted when the same file is imported again (which resumes it).
+class ImportRun(SQLModel, table=True):
+    __tablename__ = "import_run"
+    __table_args__ = (Index("ix_import_run_file", "survey_id", "file_sha256"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    survey_id: int = Field(foreign_key="survey.id", ondelete="CASCADE")
+    filename: str = Field(default="", max_length=200)
+    file_sha256: str = Field(default="", max_length=64)
+    wave: str = Field(default="", max_length=80)
+    actor_id: int | None = Field(default=None, foreign_key="user_account.id", ondelete="SET NULL")
+    actor_name: str = Field(default="", max_length=64)
+    status: str = Field(default="running", max_length=20)  # running, completed, failed, interrupted
+    holder: str = Field(default="", max_length=120)  # host:pid of the process running it
+    batches: int = 0
+    rows_read: int = 0
+    created: int = 0  # submissions stored by this run
+    kept_aside: int = 0  # resends with other content, kept as conflicts
+    resumed_from_id: int | None = Field(default=None, foreign_key="import_run.id", ondelete="SET NULL")
+    error: str = Field(default="", max_length=500)
+    started_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
 
 
 def new_uuid() -> str:
@@ -287,6 +334,16 @@ class WavePublic(BaseModel):
     notes: str
 
 
+# One unit of a sampling frame as the API takes and gives it.
+class SamplingUnitIn(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    stratum: str = PField(default="", max_length=80, description="Stratum name; empty when the design has no strata.")
+    cluster: str = PField(default="", max_length=80, description="Cluster (PSU) name; empty when not clustered.")
+    weight: float | None = PField(default=None, gt=0, allow_inf_nan=False,
+                                  description="Sampling weight of its interviews; empty to let each interview carry one.")
+
+
 # The design and background fields of an interview (shared by a submission and its corrections).
 class _DesignFields(BaseModel):
     language: str = PField(default="", max_length=35, description="Language code the interview was held in (ht, fr, en, es).")
@@ -346,9 +403,11 @@ class SubmissionCorrection(BaseModel):
 
 # A supervisor's decision on several submissions at once.
 class ReviewRequest(BaseModel):
-    ids: list[int] = PField(min_length=1, max_length=1000, description="Submission ids.")
+    ids: list[Annotated[int, PField(ge=1, le=2**31 - 1)]] = PField(min_length=1, max_length=1000, description="Submission ids.")
     status: Literal["approved", "has_issues", "rejected"]
     comment: str = PField(default="", max_length=2000, description="Required to send back (has_issues) or reject.")
+    override_reason: str = PField(default="", max_length=500,
+                                  description="An administrator reviewing interviews they collected says why (audited).")
 
 
 # A submission as the API shows it.
@@ -376,6 +435,7 @@ class SubmissionPublic(BaseModel):
     sex: str
     age_group: str
     answers: dict[str, Any]
+    personal_hidden: list[str] = []  # personal items withheld from this viewer (surveys.privacy)
     flags: list[dict[str, Any]]
     revision: int
     review_comment: str

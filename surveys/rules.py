@@ -38,7 +38,10 @@ an earlier one must not lose the whole interview. The dropped codes are reported
 refused. A constraint that is false is refused, or, with ``lenient_constraints=True``
 (imports of data already collected elsewhere), kept and reported in
 :attr:`CheckedAnswers.constraint_failures` so that it becomes an ``outside_constraint``
-quality flag. An expression that cannot be evaluated counts as relevant / satisfied:
+quality flag. A cascading select (``choice_filter``, e.g. a commune filtered by the
+department answered before) is checked the same way: a chosen choice whose row of the
+choices sheet the filter does not offer, given the answers so far, is refused (or, leniently,
+reported as a constraint failure). An expression that cannot be evaluated counts as relevant / satisfied:
 the form was checked when it was imported, so this only guards against surprises.
 
 Quality flags
@@ -50,7 +53,10 @@ with at least ``straight_line_min_items`` answered Likert items all given the sa
 answer), ``panel_repeat`` (the respondent code appears more than once in the wave: the
 service counts), ``dont_know_rate`` (share of don't-know answers above the survey's
 threshold, over at least ``dont_know_min_items`` answered questions that offer a don't-know
-choice) and ``outside_constraint`` (imports only).
+choice) and ``outside_constraint`` (imports only). :mod:`surveys.frame_service` adds
+``out_of_frame`` (a stratum, cluster or weight outside the wave's sampling frame: the analysis
+leaves it out until a supervisor corrects or approves it, which makes it ``frame_accepted``)
+and ``after_wave_end`` (the interview ended after the wave's end date).
 """
 
 from __future__ import annotations
@@ -66,7 +72,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from surveys import expressions
-from surveys.spec import CHOICE_TYPES, LIKERT_TYPES, METADATA_TYPES, InstrumentSpec, ItemSpec
+from surveys.spec import (
+    CHOICE_TYPES,
+    EXTRA_QUESTION_TYPES,
+    GEO_TYPES,
+    LIKERT_TYPES,
+    METADATA_TYPES,
+    InstrumentSpec,
+    ItemSpec,
+    SectionSpec,
+)
 
 __all__ = [
     "ANSWERABLE_TYPES",
@@ -87,10 +102,11 @@ __all__ = [
     "label",
     "panel_repeat_flag",
     "quality_flags",
+    "section_relevant",
 ]
 
 #: Item types a respondent answers (notes, calculations and metadata are not questions).
-ANSWERABLE_TYPES = CHOICE_TYPES | {"integer", "decimal", "text", "date"}
+ANSWERABLE_TYPES = CHOICE_TYPES | {"integer", "decimal", "text", "date"} | EXTRA_QUESTION_TYPES
 
 #: Choice names that mean "don't know" (as recognised by the XLSForm reader).
 DONT_KNOW_NAMES = frozenset({
@@ -105,6 +121,9 @@ FLAG_LABELS: dict[str, str] = {
     "panel_repeat": "Panel code repeated",
     "dont_know_rate": "Many don't knows",
     "outside_constraint": "Outside a constraint",
+    "out_of_frame": "Outside the sampling frame",  # waits for a supervisor: not in the analysis
+    "frame_accepted": "Outside the frame, accepted",  # a supervisor approved it as it is
+    "after_wave_end": "After the wave ended",
 }
 
 _INT_RE = re.compile(r"[+-]?[0-9]+")
@@ -266,11 +285,12 @@ def _calculation(text: str | None) -> expressions.Evaluator | None:
     return None if tree is None else expressions.Evaluator(tree)
 
 
-def _calculate(evaluator: expressions.Evaluator | None, values: Mapping[str, Any], today: _dt.date | None) -> str | None:
+def _calculate(evaluator: expressions.Evaluator | None, values: Mapping[str, Any], today: _dt.date | None,
+               seed: int | None = None) -> str | None:
     if evaluator is None:
         return None
     try:
-        result = evaluator(values, today=today)
+        result = evaluator(values, today=today, seed=seed)
     except (expressions.ExpressionError, TypeError):
         return None
     if isinstance(result, bool):
@@ -357,6 +377,53 @@ def _date(value: Any) -> str:
         raise ValueError(f"{value!r} is not a valid date") from None
 
 
+_TIME_RE = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]+)?)?(Z|[+-][0-9]{2}:?[0-9]{2})?")
+
+
+def _time(value: Any) -> str:
+    if isinstance(value, _dt.time):
+        return value.isoformat()
+    if not isinstance(value, str) or not _TIME_RE.fullmatch(value.strip()):
+        raise ValueError(f"{value!r} is not a time (HH:MM or HH:MM:SS)")
+    return value.strip()
+
+
+def _datetime(value: Any) -> str:
+    if isinstance(value, _dt.datetime):
+        return value.isoformat()
+    text = value.strip() if isinstance(value, str) else ""
+    try:
+        _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{value!r} is not a date and time (YYYY-MM-DDTHH:MM)") from None
+    return text
+
+
+def _geopoint(value: Any) -> str:
+    """``"lat lon [alt [accuracy]]"`` as ODK records it."""
+    parts = str(value).replace(",", " ").split() if isinstance(value, str | int | float) else []
+    try:
+        numbers = [float(p) for p in parts]
+    except ValueError:
+        numbers = []
+    if not 2 <= len(numbers) <= 4 or not all(math.isfinite(n) for n in numbers) \
+            or abs(numbers[0]) > 90 or abs(numbers[1]) > 180:
+        raise ValueError(f"{value!r} is not a place (latitude longitude [altitude [accuracy]])")
+    return " ".join(parts)
+
+
+def _geo_shape(value: Any) -> str:
+    text = _text(value)
+    for point in filter(None, (p.strip() for p in text.split(";"))):
+        _geopoint(point)
+    return text
+
+
+def _range(value: Any) -> int | float:
+    number = _decimal(value)
+    return int(number) if number.is_integer() else number
+
+
 def _text(value: Any) -> str:
     if isinstance(value, (_dt.date, _dt.datetime)):
         return value.isoformat()
@@ -379,8 +446,18 @@ def _canonical_for(spec: InstrumentSpec, item: ItemSpec) -> Canonical | None:
         return _decimal
     if t == "date":
         return _date
-    if t == "text" or t in METADATA_TYPES:
-        return _text
+    if t == "time":
+        return _time
+    if t == "datetime":
+        return _datetime
+    if t == "geopoint":
+        return _geopoint
+    if t in GEO_TYPES:
+        return _geo_shape
+    if t == "range":
+        return _range
+    if t == "text" or t in METADATA_TYPES or t in EXTRA_QUESTION_TYPES:
+        return _text  # file names, barcodes, rankings, choices from files...: as sent
     return None  # note, calculate: a value sent is ignored
 
 
@@ -394,6 +471,9 @@ class _ItemRule:
     constraint: expressions.Evaluator | None  # None also when the constraint is blank: it holds
     calculation: expressions.Evaluator | None
     required: bool  # a relevant unanswered answer is refused
+    # cascading selects: the filter, and each choice's row of the choices sheet (name and columns)
+    choice_filter: expressions.Evaluator | None = None
+    choice_rows: Mapping[str, Mapping[str, str]] | None = None
 
 
 # One section: its relevant and its items, in form order.
@@ -435,23 +515,76 @@ class _Plan:
     dont_know: tuple[tuple[str, frozenset[str]], ...]  # choice questions offering a don't-know, and those choices
 
 
+def _unknowable(spec: InstrumentSpec) -> frozenset[str]:
+    """Calculations Konbit cannot evaluate (a function it lacks), and those computed from them."""
+    calculations = {it.code: it.calculation for it in spec.items() if it.type == "calculate" and it.calculation}
+    out = {code for code, text in calculations.items() if _parsed(text) is None}
+    grown = True
+    while grown:
+        grown = False
+        for code, text in calculations.items():
+            tree = _parsed(text)
+            if code not in out and tree is not None and tree.references() & out:
+                out.add(code)
+                grown = True
+    return frozenset(out)
+
+
+def _constraint(text: str | None, unknowable: frozenset[str]) -> expressions.Evaluator | None:
+    """A constraint that reads a value Konbit cannot compute is not checked (ODK Collect checks it)."""
+    tree = _parsed(text) if text and text.strip() else None
+    if tree is None or tree.references() & unknowable:
+        return None
+    return expressions.Evaluator(tree)
+
+
+def _choice_rows(spec: InstrumentSpec, item: ItemSpec) -> dict[str, dict[str, str]]:
+    """Each choice of ``item``'s list as a ``choice_filter`` reads it: its name and its other columns."""
+    return {c.name: {**c.extra, "name": c.name} for c in spec.choice_lists.get(item.choice_list or "", ())}
+
+
+def _filtered_out(rule: _ItemRule, values: Mapping[str, Any], value: Any, today: _dt.date | None) -> list[str]:
+    """The chosen names that ``rule``'s choice_filter does not offer given the answers so far.
+
+    A filter that cannot be evaluated offers every choice, as a relevant that cannot be
+    evaluated shows its question.
+    """
+    rows = rule.choice_rows or {}
+    out = []
+    for name in value if isinstance(value, list) else [value]:
+        row = rows.get(name)
+        if row is None:
+            continue
+        try:
+            offered = expressions.truthy(rule.choice_filter(values, current=None, today=today, choice=row))
+        except (expressions.ExpressionError, TypeError):
+            offered = True
+        if not offered:
+            out.append(name)
+    return out
+
+
 def _build_plan(spec: InstrumentSpec) -> _Plan:
     canonical = {it.code: _Converter(_canonical_for(spec, it), {} if it.type in _MEMO_TYPES else None)
                  for it in spec.items()}
+    unknowable = _unknowable(spec)
     sections = []
     for section in spec.sections:
         items = tuple(
             _ItemRule(item=it, code=it.code, calculate=it.type == "calculate", relevant=_evaluator(it.relevant),
-                      constraint=_evaluator(it.constraint) if it.constraint else None,
+                      constraint=_constraint(it.constraint, unknowable),
                       calculation=_calculation(it.calculation) if it.type == "calculate" else None,
-                      required=it.required and it.type in ANSWERABLE_TYPES)
+                      required=it.required and it.type in ANSWERABLE_TYPES,
+                      choice_filter=_evaluator(it.choice_filter) if it.choice_filter and it.choice_list else None,
+                      choice_rows=_choice_rows(spec, it) if it.choice_filter and it.choice_list else None)
             for it in section.items)
         likert = tuple(it.code for it in section.items if it.type in LIKERT_TYPES)
         name = label(section.labels, "en", spec.default_language, section.name or "a section")
         steps = tuple((rule.code, rule.relevant, rule.constraint, rule) for rule in items)
         special = tuple(step for step in steps
-                        if step[1] is not None or step[2] is not None or step[3].calculate or step[3].required)
-        sections.append(_SectionRule(relevant=_evaluator(section.relevant), items=items, steps=steps, special=special,
+                        if step[1] is not None or step[2] is not None or step[3].calculate or step[3].required
+                        or step[3].choice_filter is not None)
+        sections.append(_SectionRule(relevant=_evaluator(section_relevant(section)), items=items, steps=steps, special=special,
                                      likert=likert, name=name))
     dont_know = []
     for it in spec.items():
@@ -481,6 +614,14 @@ def _plan(spec: InstrumentSpec) -> _Plan:
     return plan
 
 
+def section_relevant(section: SectionSpec) -> str | None:
+    """The section's relevant with those of the groups around it (nested groups): all must hold."""
+    parts = section.relevants
+    if len(parts) <= 1:
+        return parts[0] if parts else None
+    return " and ".join(f"({p})" for p in parts)
+
+
 def _message(messages: Mapping[str, str], lang: str | None, default_lang: str) -> str:
     return label(messages, lang, default_lang)
 
@@ -492,6 +633,7 @@ def check_answers(
     language: str | None = None,
     today: _dt.date | None = None,
     lenient_constraints: bool = False,
+    interview: str | None = None,
 ) -> CheckedAnswers:
     """Check ``answers`` against ``spec`` and return them canonical (see the module docstring).
 
@@ -507,6 +649,10 @@ def check_answers(
         The value of ``today()`` in constraints (the interview's date; default the local date).
     lenient_constraints : bool
         Keep answers that break a constraint and report them instead of refusing (imports).
+    interview : str, optional
+        The interview's UUID: calculations are then seeded with
+        ``expressions.seed_for(interview, code)``, as the phone seeds them, so a ``random()``
+        calculation gives the phone's draw.
 
     Raises
     ------
@@ -573,7 +719,8 @@ def check_answers(
             value = given_get(code, given)
             if value is given:  # not answered (or a calculation)
                 if rule.calculate:
-                    result = _calculate(rule.calculation, values, today)
+                    seed = None if interview is None else expressions.seed_for(interview, code)
+                    result = _calculate(rule.calculation, values, today, seed)
                     values[code] = result
                     if result is not None:
                         out[code] = result
@@ -592,6 +739,18 @@ def check_answers(
                 else:
                     problems.append(problem)
                     continue
+            if rule.choice_filter is not None:
+                hidden = _filtered_out(rule, values, value, today)
+                if hidden:
+                    item = rule.item
+                    problem = AnswerProblem(code, f"{', '.join(repr(n) for n in hidden)} "
+                                                  f"{'is' if len(hidden) == 1 else 'are'} not offered given the earlier "
+                                                  f"answers (choice_filter {item.choice_filter})")
+                    if lenient_constraints:
+                        failures.append(problem)
+                    else:
+                        problems.append(problem)
+                        continue
             out[code] = value
     if problems:
         raise AnswersInvalid(problems)

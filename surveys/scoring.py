@@ -121,8 +121,10 @@ def _scored(item: ItemSpec, spec: InstrumentSpec) -> ScoredItem | None:
 
 def scoring_key(spec: InstrumentSpec) -> ScoringKey:
     """The scoring key of an instrument: every knowledge, attitude, practice and exposure item
-    that carries what scoring needs (a correct answer, a scale, a desired practice)."""
-    return ScoringKey(tuple(s for it in spec.items() if (s := _scored(it, spec)) is not None))
+    that carries what scoring needs (a correct answer, a scale, a desired practice), outside repeats."""
+    in_repeats = {it.code for sec in spec.sections if sec.in_repeat for it in sec.items}  # asked per repetition
+    return ScoringKey(tuple(s for it in spec.items()
+                            if it.code not in in_repeats and (s := _scored(it, spec)) is not None))
 
 
 def _chosen(value: object) -> list[str]:

@@ -49,7 +49,7 @@ Submissions::
     review_submissions(*, session, submissions, status, comment, actor, ip="") -> list[Submission]
     get_submission(*, session, submission_id, viewer: User) -> Submission | None   # None when not visible
     list_submissions(*, session, viewer, filters=SubmissionFilter(), offset=0, limit=50) -> SubmissionPage
-    submission_public(*, session, submissions) -> list[SubmissionPublic]
+    submission_public(*, session, submissions, viewer, detail) -> list[SubmissionPublic]  # personal answers: surveys.privacy
     list_revisions(*, session, submission) -> list[SubmissionRevision]              # oldest first
     flag_summary(*, session, viewer, filters=SubmissionFilter()) -> list[EnumeratorFlags]
     status_counts(*, session, survey, viewer=None) -> dict[tuple[int, SubmissionStatus], int]
@@ -84,10 +84,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import String, cast, func
+from sqlalchemy import String, case, cast, func
 from sqlmodel import Session, col, select
 
-from surveys import rules
+from surveys import frame_service, privacy, rules
+from surveys.frame import Frame
 from surveys.models import (
     AnalysisScope,
     InstrumentVersion,
@@ -105,7 +106,7 @@ from surveys.models import (
     WaveUpdate,
 )
 from surveys.spec import InstrumentSpec, spec_from_dict, spec_to_dict
-from web.accounts.models import User, utcnow
+from web.accounts.models import Role, User, utcnow
 from web.accounts.permissions import allowed
 from web.accounts.service import record_audit
 from web.db import insert_now
@@ -155,6 +156,8 @@ __all__ = [
     "submission_counts_by_version",
     "submission_design",
     "submission_public",
+    "complete_from_frame",
+    "design_flags",
     "submit",
     "update_survey",
     "update_wave",
@@ -163,9 +166,10 @@ __all__ = [
 ]
 
 #: Where a submission can come from.
-SOURCES = frozenset({"web", "api", "import", "kobo"})
-#: Sources of data collected elsewhere: constraints are flagged, not refused, and closed waves accept them.
-LENIENT_SOURCES = frozenset({"import", "kobo"})
+SOURCES = frozenset({"web", "api", "import", "kobo", "odk"})
+#: Sources of data collected elsewhere (ODK Collect: offline, on the form's own checks): constraints are
+#: flagged, not refused, and closed waves accept them.
+LENIENT_SOURCES = frozenset({"import", "kobo", "odk"})
 #: Statuses a supervisor may set (``received`` comes back only with a correction).
 REVIEW_STATUSES = (SubmissionStatus.approved, SubmissionStatus.has_issues, SubmissionStatus.rejected)
 #: The design and background fields a submission copies from its payload (and hashes with its answers).
@@ -755,12 +759,14 @@ def submit(
     data = _payload(payload)
     if wave.survey_id != survey.id:
         raise SubmissionInvalid([rules.AnswerProblem("wave", f"wave {wave.name!r} is not a wave of this survey")])
+    frame = frame_service.get_frame(session=session, wave_id=wave.id)
+    data = complete_from_frame(frame, data)
     lenient = source in LENIENT_SOURCES
     if wave.is_open or lenient:
         # A new interview (the usual case) goes in without its uuid being looked up first: the
         # insert does nothing when the uuid is stored, and only then is the stored one read.
         try:
-            submission = _store_new(session, survey, wave, data, enumerator, source, ip, audit, lenient, today)
+            submission = _store_new(session, survey, wave, data, enumerator, source, ip, audit, lenient, today, frame)
         except SubmissionInvalid:
             if _by_uuid(session, data.uuid) is None:
                 raise
@@ -785,19 +791,36 @@ def _checked(session: Session, survey: Survey, wave: Wave, data: SubmissionIn, c
     try:
         checked = rules.check_answers(spec, data.answers, language=data.language or None,
                                       today=today or (ended.date() if ended else None),
-                                      lenient_constraints=lenient)
+                                      lenient_constraints=lenient, interview=str(data.uuid))
     except rules.AnswersInvalid as err:
         raise SubmissionInvalid(err.problems) from None
     return version_id, spec, checked, rules.content_hash(checked.answers, submission_design(data, wave.id, version_id))
 
 
+def complete_from_frame(frame: Frame, data: SubmissionIn) -> SubmissionIn:
+    """``data`` with the stratum and weight the wave's frame gives it when it left them out
+    (done before hashing: a resend is completed, and hashed, the same way)."""
+    fill = frame.completion(data.stratum, data.cluster, weight_given="weight" in data.model_fields_set)
+    return data.model_copy(update=fill) if fill else data
+
+
+def design_flags(frame: Frame, wave: Wave, data: Any, ended_at: _dt.datetime | None) -> list[dict[str, Any]]:
+    """The flags the wave puts on an interview: outside its sampling frame, after its end date."""
+    return (frame_service.frame_flags(frame, data.stratum, data.cluster, float(data.weight))
+            + frame_service.late_flag(wave, ended_at))
+
+
 def _store_new(session: Session, survey: Survey, wave: Wave, data: SubmissionIn, enumerator: User | None,
-               source: str, ip: str, audit: bool, lenient: bool, today: _dt.date | None) -> Submission | None:
+               source: str, ip: str, audit: bool, lenient: bool, today: _dt.date | None,
+               frame: Frame | None = None) -> Submission | None:
     """Check and insert a new interview; None when its uuid is stored already."""
     version_id, spec, checked, digest = _checked(session, survey, wave, data, None, lenient, today)
     started, ended = _utc(data.started_at), _utc(data.ended_at)
     flags = rules.quality_flags(spec, checked.answers, started_at=started, ended_at=ended,
                                 settings=quality_settings(survey), constraint_failures=checked.constraint_failures)
+    if frame is None:
+        frame = frame_service.get_frame(session=session, wave_id=wave.id)
+    flags += design_flags(frame, wave, data, ended)
     now = utcnow()
     submission = Submission(
         uuid=data.uuid, survey_id=survey.id, wave_id=wave.id, instrument_version_id=version_id,
@@ -844,7 +867,8 @@ def correct_submission(*, session: Session, submission: Submission, correction: 
     language = changes.get("language") or submission.language or None
     try:
         checked = rules.check_answers(spec, correction.answers, language=language,
-                                      today=submission.ended_at.date() if submission.ended_at else None)
+                                      today=submission.ended_at.date() if submission.ended_at else None,
+                                      interview=str(submission.uuid))
     except rules.AnswersInvalid as err:
         raise SubmissionInvalid(err.problems) from None
     note = correction.note.strip()
@@ -875,6 +899,9 @@ def _replace_content(session: Session, submission: Submission, spec: InstrumentS
     submission.flags = rules.quality_flags(spec, checked.answers, started_at=submission.started_at,
                                            ended_at=submission.ended_at, settings=quality_settings(survey),
                                            constraint_failures=checked.constraint_failures)
+    wave = session.get(Wave, submission.wave_id)
+    submission.flags = submission.flags + design_flags(frame_service.get_frame(session=session, wave_id=submission.wave_id), wave,
+                                     submission, submission.ended_at)
     session.add(submission)
     session.flush()
     _refresh_panel_flags(session, submission.wave_id, submission.respondent_code)
@@ -884,11 +911,13 @@ def _replace_content(session: Session, submission: Submission, spec: InstrumentS
 
 
 def review_submissions(*, session: Session, submissions: Sequence[Submission], status: SubmissionStatus | str,
-                       comment: str, actor: User, ip: str = "") -> list[Submission]:
+                       comment: str, actor: User, ip: str = "", override_reason: str = "") -> list[Submission]:
     """A supervisor approves, rejects or sends back (has_issues) submissions, with a comment.
 
     A comment is required to send back or reject. Each change keeps the earlier state as a
-    revision (with the status) and is audited.
+    revision (with the status) and is audited. Separation of duties: nobody reviews an interview
+    they collected; an administrator may, giving ``override_reason`` (audited). A selection
+    holding one's own interviews is refused whole: nothing is changed.
     """
     status = SubmissionStatus(status)
     if status not in REVIEW_STATUSES:
@@ -896,6 +925,15 @@ def review_submissions(*, session: Session, submissions: Sequence[Submission], s
     comment = comment.strip()
     if status != SubmissionStatus.approved and not comment:
         raise SurveyError("Say what is wrong: a comment is required to send back or reject a submission.")
+    own = [sub for sub in submissions if sub.enumerator_id is not None and sub.enumerator_id == actor.id]
+    reason = " ".join((override_reason or "").split())[:500]
+    if own and (actor.role != Role.admin or not reason):
+        ids = ", ".join(f"#{sub.id}" for sub in own[:10]) + (f" and {len(own) - 10} more" if len(own) > 10 else "")
+        if actor.role == Role.admin:
+            raise SurveyError(f"You collected {ids}: to review your own interviews, say why no one else can "
+                              "(override_reason; kept in the audit trail).", status_code=422)
+        raise SurveyError(f"You collected {ids}: another supervisor must review your own interviews. Nothing was changed.",
+                          status_code=403)
     now = utcnow()
     changed = []
     for sub in submissions:
@@ -905,6 +943,8 @@ def review_submissions(*, session: Session, submissions: Sequence[Submission], s
         _snapshot(session, sub, actor, f"{before.value} → {status.value} by {actor.username}"
                   + (f": {comment}" if comment else ""))
         sub.status = status
+        if status == SubmissionStatus.approved:
+            sub.flags = frame_service.accept_out_of_frame(sub.flags, actor)
         sub.review_comment = comment[:2000]
         sub.reviewed_by_id = actor.id
         sub.reviewed_at = now
@@ -914,8 +954,11 @@ def review_submissions(*, session: Session, submissions: Sequence[Submission], s
         if SubmissionStatus.rejected in (before, status) and before != status:
             session.flush()
             _refresh_panel_flags(session, sub.wave_id, sub.respondent_code)
+        details = {"comment": comment} if comment else {}
+        if sub in own:
+            details["override_reason"] = reason  # an administrator reviewing an interview they collected
         _audit(session, actor, f"submission.{status.value}", sub, f"{before.value} → {status.value}: {sub.uuid}", ip,
-               {"comment": comment} if comment else None)
+               details or None)
     session.flush()
     return changed
 
@@ -986,11 +1029,34 @@ def list_submissions(*, session: Session, viewer: User, filters: SubmissionFilte
     return SubmissionPage(items=list(items), total=total, offset=offset, limit=limit)
 
 
-def submission_public(*, session: Session, submissions: Iterable[Submission], waves: Iterable[Wave] = (),
-                      users: Iterable[User] = ()) -> list[SubmissionPublic]:
+def personal_codes_of(*, session: Session, version_ids: Iterable[int]) -> dict[int, frozenset[str]]:
+    """Instrument version id -> the codes of its items marked personal (cached per version)."""
+    cache: dict[int, frozenset[str]] = session.info.setdefault("konbit.personal_codes", {})
+    missing = set(version_ids) - cache.keys()
+    for version in session.exec(select(InstrumentVersion).where(col(InstrumentVersion.id).in_(missing))) if missing else ():
+        cache[version.id] = privacy.personal_codes(version_spec(version).items())
+    return {v: cache.get(v, frozenset()) for v in version_ids}
+
+
+def answers_filter(*, session: Session, submission: Submission, viewer: User | None, detail: bool):
+    """A function that gives ``viewer`` the answers of ``submission`` (or of one of its revisions)
+    it may read under :mod:`surveys.privacy`: the answers as they are, or without the personal items."""
+    if privacy.may_see_personal(viewer, enumerator_id=submission.enumerator_id, detail=detail):
+        return lambda answers: dict(answers or {})
+    codes = personal_codes_of(session=session, version_ids=[submission.instrument_version_id])[submission.instrument_version_id]
+    return lambda answers: privacy.redact(answers, codes)[0]
+
+
+def submission_public(*, session: Session, submissions: Iterable[Submission], viewer: User | None, detail: bool = False,
+                      waves: Iterable[Wave] = (), users: Iterable[User] = ()) -> list[SubmissionPublic]:
     """API views of submissions, with wave names, version numbers and enumerator names looked up once
-    (``waves`` and ``users`` the caller already holds are not looked up again)."""
+    (``waves`` and ``users`` the caller already holds are not looked up again).
+
+    Personal answers follow :mod:`surveys.privacy` for ``viewer``: ``detail`` is one interview
+    opened on its own, not a list or a bulk answer.
+    """
     subs = list(submissions)
+    personal = personal_codes_of(session=session, version_ids={s.instrument_version_id for s in subs})
     wave_names = {w.id: w.name for w in waves}
     user_names = {u.id: u.username for u in users}
     wave_ids = {s.wave_id for s in subs} - wave_names.keys()
@@ -1011,6 +1077,8 @@ def submission_public(*, session: Session, submissions: Iterable[Submission], wa
         data.update(wave=wave_names.get(s.wave_id, ""), instrument_version=versions.get(s.instrument_version_id, 0),
                     enumerator=user_names.get(s.enumerator_id, s.enumerator_name) if s.enumerator_id
                     else s.enumerator_name)
+        if not privacy.may_see_personal(viewer, enumerator_id=s.enumerator_id, detail=detail):
+            data["answers"], data["personal_hidden"] = privacy.redact(s.answers, personal.get(s.instrument_version_id, frozenset()))
         out.append(SubmissionPublic.model_validate(data))
     return out
 
@@ -1031,23 +1099,30 @@ class EnumeratorFlags:
 
 
 def flag_summary(*, session: Session, viewer: User, filters: SubmissionFilter = SubmissionFilter()) -> list[EnumeratorFlags]:
-    """Per enumerator: submissions, how many carry a flag, and counts by flag code (most flagged first)."""
-    rows = session.exec(_filtered(select(Submission.enumerator_id, Submission.enumerator_name, Submission.flags),
-                                  viewer, filters)).all()
-    users = dict(session.exec(select(User.id, User.username)).all())
-    totals: Counter = Counter()
-    flagged: Counter = Counter()
-    by_flag: dict[tuple, Counter] = {}
-    for enumerator_id, name, flags in rows:
+    """Per enumerator: submissions, how many carry a flag, and counts by flag code (most flagged first).
+
+    One grouped query: the database counts, a row per enumerator comes back (not a row per
+    submission: 4.8 s and every row's flags decoded in Python at 1,000,000 submissions).
+    """
+    text_flags = cast(Submission.flags, String)
+    flagged = func.sum(case((text_flags != "[]", 1), else_=0))
+    # flags are stored as JSON text on both databases: [{"code": "too_short", ...}]
+    per_code = [func.sum(case((text_flags.like(f'%"{code}"%'), 1), else_=0)) for code in rules.FLAG_LABELS]
+    query = (select(Submission.enumerator_id, Submission.enumerator_name, func.count(), flagged, *per_code)
+             .group_by(Submission.enumerator_id, Submission.enumerator_name))
+    rows = session.exec(_filtered(query, viewer, filters)).all()
+    ids = {row[0] for row in rows if row[0]}
+    users = dict(session.exec(select(User.id, User.username).where(col(User.id).in_(ids))).all()) if ids else {}
+    merged: dict[tuple, list[int]] = {}
+    for enumerator_id, name, n, n_flagged, *codes in rows:
+        # one account's submissions under several names (the name was typed on the phone) count once
         key = (enumerator_id, users.get(enumerator_id, name) if enumerator_id else (name or "(unknown)"))
-        totals[key] += 1
-        codes = {f.get("code") for f in flags or []}
-        if codes:
-            flagged[key] += 1
-        counter = by_flag.setdefault(key, Counter())
-        counter.update(codes)
-    summary = [EnumeratorFlags(enumerator_id=k[0], enumerator=k[1], submissions=n, flagged=flagged[k],
-                               flags=dict(by_flag.get(k, {}))) for k, n in totals.items()]
+        counts = merged.setdefault(key, [0] * (2 + len(codes)))
+        for i, value in enumerate((n, n_flagged, *codes)):
+            counts[i] += int(value or 0)
+    summary = [EnumeratorFlags(enumerator_id=k[0], enumerator=k[1], submissions=c[0], flagged=c[1],
+                               flags={code: v for code, v in zip(rules.FLAG_LABELS, c[2:]) if v})
+               for k, c in merged.items()]
     return sorted(summary, key=lambda e: (-e.flagged, e.enumerator))
 
 
@@ -1113,7 +1188,7 @@ def accept_conflict(*, session: Session, conflict: SubmissionConflict, actor: Us
     try:
         checked = rules.check_answers(spec, data.answers, language=data.language or None,
                                       today=ended.date() if ended else None,
-                                      lenient_constraints=submission.source in LENIENT_SOURCES)
+                                      lenient_constraints=submission.source in LENIENT_SOURCES, interview=str(data.uuid))
     except rules.AnswersInvalid as err:
         raise SubmissionInvalid(err.problems) from None
     changes: dict[str, Any] = {key: getattr(data, key) for key in DESIGN_FIELDS}

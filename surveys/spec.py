@@ -16,13 +16,18 @@ from typing import Any, Iterator
 
 __all__ = [
     "CHOICE_TYPES",
+    "EXTRA_QUESTION_TYPES",
+    "FILE_TYPES",
+    "GEO_TYPES",
     "ITEM_TYPES",
     "KAP_DOMAINS",
     "LIKERT_TYPES",
+    "LIST_TYPES",
     "METADATA_TYPES",
     "QUESTION_TYPES",
     "SPEC_FORMAT",
     "ChoiceSpec",
+    "GroupSpec",
     "InstrumentSpec",
     "ItemSpec",
     "SectionSpec",
@@ -33,10 +38,27 @@ __all__ = [
 #: Item types that take their answers from a choice list.
 CHOICE_TYPES = frozenset({"single_choice", "multiple_choice", "likert4", "likert5", "yes_no_dk"})
 LIKERT_TYPES = frozenset({"likert4", "likert5"})
+#: Answers that are places: ``"lat lon alt accuracy"`` (geotrace / geoshape: points joined by ``;``).
+GEO_TYPES = frozenset({"geopoint", "geotrace", "geoshape"})
+#: Answers that are files the phone attaches (Konbit keeps the file name).
+FILE_TYPES = frozenset({"image", "audio", "video", "file"})
+#: Item types of XLSForms that KAP scoring and the statistics do not use, but that Konbit imports,
+#: collects (as text when no better widget exists) and exports. ``rank`` names a choice list;
+#: ``select_one_from_file`` / ``select_multiple_from_file`` name their file in ``xls_type``;
+#: ``other`` is any further pyxform type, kept verbatim in ``xls_type``.
+EXTRA_QUESTION_TYPES = GEO_TYPES | FILE_TYPES | {
+    "time", "datetime", "barcode", "range", "rank", "acknowledge",
+    "select_one_from_file", "select_multiple_from_file", "other",
+}  # fmt: skip
 #: Item types the respondent answers (or reads, for ``note``).
-QUESTION_TYPES = CHOICE_TYPES | {"integer", "decimal", "text", "date", "note"}
+QUESTION_TYPES = CHOICE_TYPES | {"integer", "decimal", "text", "date", "note"} | EXTRA_QUESTION_TYPES
 #: Values the data-collection app records by itself.
-METADATA_TYPES = frozenset({"start", "end", "today", "username", "deviceid"})
+METADATA_TYPES = frozenset({
+    "start", "end", "today", "username", "deviceid", "phonenumber", "simserial", "subscriberid",
+    "email", "audit", "hidden", "start-geopoint", "background-audio", "background-geopoint",
+})  # fmt: skip
+#: Types that take a choice list: the choice types and ``rank``.
+LIST_TYPES = CHOICE_TYPES | {"rank"}
 ITEM_TYPES = QUESTION_TYPES | {"calculate"} | METADATA_TYPES
 KAP_DOMAINS = frozenset({"knowledge", "attitude", "practice", "exposure", "background"})
 
@@ -49,6 +71,7 @@ SPEC_FORMAT = 1
 class ChoiceSpec:
     name: str
     labels: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, str] = field(default_factory=dict)  # other columns (choice_filter's, media::image)
 
 
 # One question, note, calculation or metadata field.
@@ -73,20 +96,44 @@ class ItemSpec:
     kap_desired: tuple[str, ...] = ()
     kap_channel: str | None = None
     personal: bool = False
+    # What an XLSForm holds beyond Konbit's own model, kept to be written back:
+    name: str | None = None  # the XLSForm name when ``code`` differs (a name used in two groups)
+    xls_type: str | None = None  # the XLSForm type when ``type`` alone cannot say it
+    parameters: str | None = None  # "start=1 end=10 step=1"
+    choice_filter: str | None = None  # cascading selects: an expression over the choices' columns
+    extra: dict[str, str] = field(default_factory=dict)  # other columns by header (bind::*, media::image...)
 
     def __post_init__(self) -> None:
         if self.type not in ITEM_TYPES:
             raise ValueError(f"Item {self.code!r}: unknown type {self.type!r}")
         if self.kap_domain is not None and self.kap_domain not in KAP_DOMAINS:
             raise ValueError(f"Item {self.code!r}: unknown kap_domain {self.kap_domain!r}")
-        if (self.type in CHOICE_TYPES) != (self.choice_list is not None):
+        if (self.type in LIST_TYPES) != (self.choice_list is not None):
             raise ValueError(
                 f"Item {self.code!r}: a choice list is needed by, and only by, choice types"
             )
 
+    @property
+    def xls_name(self) -> str:
+        """The name the XLSForm gives this item."""
+        return self.name or self.code
+
+
+# An XLSForm group or repeat that encloses a section (nested groups).
+@dataclass(frozen=True, slots=True)
+class GroupSpec:
+    name: str
+    labels: dict[str, str] = field(default_factory=dict)
+    relevant: str | None = None
+    appearance: str | None = None
+    repeat: bool = False
+    extra: dict[str, str] = field(default_factory=dict)  # other columns of its begin row
+
 
 # A group of items shown together; ``name == ""`` marks an implicit section
-# (items that the XLSForm puts outside any group).
+# (items that the XLSForm puts outside any group). ``parents`` are the groups around it,
+# outermost first; sections that follow each other and share a parent sit in one group.
+# A ``repeat`` section (or one inside a repeat parent) is asked once per repetition.
 @dataclass(frozen=True, slots=True)
 class SectionSpec:
     name: str
@@ -94,10 +141,35 @@ class SectionSpec:
     relevant: str | None = None
     items: tuple[ItemSpec, ...] = ()
     appearance: str | None = None
+    parents: tuple[GroupSpec, ...] = ()
+    repeat: bool = False
+    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def implicit(self) -> bool:
         return self.name == ""
+
+    @property
+    def group(self) -> GroupSpec | None:
+        """The section's own group (None for an implicit section)."""
+        if self.implicit:
+            return None
+        return GroupSpec(self.name, self.labels, self.relevant, self.appearance, self.repeat, self.extra)
+
+    @property
+    def path(self) -> tuple[GroupSpec, ...]:
+        """Every group the items are in, outermost first."""
+        own = self.group
+        return self.parents + ((own,) if own is not None else ())
+
+    @property
+    def in_repeat(self) -> bool:
+        return self.repeat or any(g.repeat for g in self.parents)
+
+    @property
+    def relevants(self) -> tuple[str, ...]:
+        """Every relevant that applies to the section's items: its parents' then its own."""
+        return tuple(r for r in (*(g.relevant for g in self.parents), self.relevant) if r)
 
 
 # A whole questionnaire. ``languages`` are codes ("ht", "fr", "en");
@@ -113,6 +185,9 @@ class InstrumentSpec:
     choice_lists: dict[str, tuple[ChoiceSpec, ...]] = field(default_factory=dict)
     settings: dict[str, str] = field(default_factory=dict)
     language_names: dict[str, str] = field(default_factory=dict)
+    # the external_choices sheet of a form with select_one_external, kept to be written back
+    # (labels keyed by "": that sheet's label column)
+    external_choices: dict[str, tuple[ChoiceSpec, ...]] = field(default_factory=dict)
 
     def items(self) -> Iterator[ItemSpec]:
         """Every item, in form order."""
@@ -150,12 +225,45 @@ def _item_to_dict(it: ItemSpec) -> dict[str, Any]:
         "kap_desired": list(it.kap_desired),
         "kap_channel": it.kap_channel,
         "personal": it.personal,
+        # written only when set, so that the dicts of earlier specs do not change
+        **{k: v for k, v in (
+            ("name", it.name), ("xls_type", it.xls_type), ("parameters", it.parameters),
+            ("choice_filter", it.choice_filter),
+        ) if v is not None},  # fmt: skip
+        **({"extra": dict(it.extra)} if it.extra else {}),
     }
+
+
+def _group_to_dict(g: GroupSpec) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": g.name, "labels": dict(g.labels), "relevant": g.relevant,
+                           "appearance": g.appearance}  # fmt: skip
+    if g.repeat:
+        out["repeat"] = True
+    if g.extra:
+        out["extra"] = dict(g.extra)
+    return out
+
+
+def _section_to_dict(s: SectionSpec) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name": s.name,
+        "labels": dict(s.labels),
+        "relevant": s.relevant,
+        "appearance": s.appearance,
+        "items": [_item_to_dict(it) for it in s.items],
+    }
+    if s.parents:
+        out["parents"] = [_group_to_dict(g) for g in s.parents]
+    if s.repeat:
+        out["repeat"] = True
+    if s.extra:
+        out["extra"] = dict(s.extra)
+    return out
 
 
 def spec_to_dict(spec: InstrumentSpec) -> dict[str, Any]:
     """A JSON-serialisable dict holding everything in ``spec``."""
-    return {
+    out = {
         "format": SPEC_FORMAT,
         "title": spec.title,
         "form_id": spec.form_id,
@@ -164,21 +272,19 @@ def spec_to_dict(spec: InstrumentSpec) -> dict[str, Any]:
         "languages": list(spec.languages),
         "language_names": dict(spec.language_names),
         "settings": dict(spec.settings),
-        "sections": [
-            {
-                "name": s.name,
-                "labels": dict(s.labels),
-                "relevant": s.relevant,
-                "appearance": s.appearance,
-                "items": [_item_to_dict(it) for it in s.items],
-            }
-            for s in spec.sections
-        ],
+        "sections": [_section_to_dict(s) for s in spec.sections],
         "choice_lists": {
-            name: [{"name": c.name, "labels": dict(c.labels)} for c in choices]
+            name: [{"name": c.name, "labels": dict(c.labels), **({"extra": dict(c.extra)} if c.extra else {})}
+                   for c in choices]
             for name, choices in spec.choice_lists.items()
         },
     }
+    if spec.external_choices:
+        out["external_choices"] = {
+            name: [{"name": c.name, "labels": dict(c.labels), "extra": dict(c.extra)} for c in choices]
+            for name, choices in spec.external_choices.items()
+        }
+    return out
 
 
 def _str_dict(value: Any, what: str) -> dict[str, str]:
@@ -209,6 +315,14 @@ def _str_tuple(value: Any, what: str) -> tuple[str, ...]:
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
         raise ValueError(f"{what} must be a list of strings")
     return tuple(value)
+
+
+def _list(value: Any, what: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ValueError(f"{what} must be a list")
+    return value
 
 
 def _bool(value: Any, what: str) -> bool:
@@ -242,6 +356,24 @@ def _item_from_dict(d: Any) -> ItemSpec:
         kap_desired=_str_tuple(d.get("kap_desired"), f"{w} kap_desired"),
         kap_channel=_opt_str(d.get("kap_channel"), f"{w} kap_channel"),
         personal=_bool(d.get("personal", False), f"{w} personal"),
+        name=_opt_str(d.get("name"), f"{w} name"),
+        xls_type=_opt_str(d.get("xls_type"), f"{w} xls_type"),
+        parameters=_opt_str(d.get("parameters"), f"{w} parameters"),
+        choice_filter=_opt_str(d.get("choice_filter"), f"{w} choice_filter"),
+        extra=_str_dict(d.get("extra"), f"{w} extra"),
+    )
+
+
+def _group_from_dict(d: Any) -> GroupSpec:
+    if not isinstance(d, dict):
+        raise ValueError("a group must be an object")
+    return GroupSpec(
+        name=_str(d.get("name", ""), "group name"),
+        labels=_str_dict(d.get("labels"), "group labels"),
+        relevant=_opt_str(d.get("relevant"), "group relevant"),
+        appearance=_opt_str(d.get("appearance"), "group appearance"),
+        repeat=_bool(d.get("repeat", False), "group repeat"),
+        extra=_str_dict(d.get("extra"), "group extra"),
     )
 
 
@@ -269,11 +401,30 @@ def spec_from_dict(data: Any) -> InstrumentSpec:
                 relevant=_opt_str(s.get("relevant"), "section relevant"),
                 items=tuple(_item_from_dict(it) for it in items),
                 appearance=_opt_str(s.get("appearance"), "section appearance"),
+                parents=tuple(_group_from_dict(g) for g in _list(s.get("parents"), "section parents")),
+                repeat=_bool(s.get("repeat", False), "section repeat"),
+                extra=_str_dict(s.get("extra"), "section extra"),
             )
         )
-    lists = data.get("choice_lists", {})
+    choice_lists = _choice_lists(data.get("choice_lists", {}), "choice_lists")
+    external = _choice_lists(data.get("external_choices") or {}, "external_choices")
+    return InstrumentSpec(
+        title=_str(data.get("title"), "title"),
+        form_id=_str(data.get("form_id"), "form_id"),
+        version=_opt_str(data.get("version"), "version"),
+        default_language=_str(data.get("default_language", "en"), "default_language"),
+        languages=_str_tuple(data.get("languages"), "languages"),
+        sections=tuple(built_sections),
+        choice_lists=choice_lists,
+        settings=_str_dict(data.get("settings"), "settings"),
+        language_names=_str_dict(data.get("language_names"), "language_names"),
+        external_choices=external,
+    )
+
+
+def _choice_lists(lists: Any, what: str) -> dict[str, tuple[ChoiceSpec, ...]]:
     if not isinstance(lists, dict):
-        raise ValueError("choice_lists must be an object")
+        raise ValueError(f"{what} must be an object")
     choice_lists: dict[str, tuple[ChoiceSpec, ...]] = {}
     for name, choices in lists.items():
         if not isinstance(choices, list):
@@ -286,17 +437,9 @@ def spec_from_dict(data: Any) -> InstrumentSpec:
                 ChoiceSpec(
                     name=_str(c.get("name"), f"choice name in {name!r}"),
                     labels=_str_dict(c.get("labels"), f"choice labels in {name!r}"),
+                    extra=_str_dict(c.get("extra"), f"choice columns in {name!r}"),
                 )
             )
         choice_lists[name] = tuple(built)
-    return InstrumentSpec(
-        title=_str(data.get("title"), "title"),
-        form_id=_str(data.get("form_id"), "form_id"),
-        version=_opt_str(data.get("version"), "version"),
-        default_language=_str(data.get("default_language", "en"), "default_language"),
-        languages=_str_tuple(data.get("languages"), "languages"),
-        sections=tuple(built_sections),
-        choice_lists=choice_lists,
-        settings=_str_dict(data.get("settings"), "settings"),
-        language_names=_str_dict(data.get("language_names"), "language_names"),
-    )
+    return choice_lists
+

@@ -1,21 +1,25 @@
 """XLSForm import and export for KAP instruments (pure: bytes in, bytes out).
 
-:func:`read_xlsform` turns an ``.xlsx`` XLSForm (as written for KoboToolbox / ODK) into an
-:class:`~surveys.spec.InstrumentSpec`, or raises :class:`XLSFormError` listing every
-problem found, each with its sheet, 1-based Excel row and column header. It never lets
-another exception out, whatever the bytes.
+:func:`read_xlsform` turns an ``.xlsx`` or ``.xls`` XLSForm (as written for KoboToolbox / ODK)
+into an :class:`~surveys.spec.InstrumentSpec`, or raises :class:`XLSFormError` listing every
+problem found, with its sheet, row and column where they are known. It never lets another
+exception out, whatever the bytes.
 
-:func:`write_xlsform` turns a spec back into an XLSForm that pyxform converts and that
-:func:`read_xlsform` reads back to an equal spec.
+The form is read by pyxform itself, the converter KoboToolbox and ODK run: the workbook is
+parsed by ``pyxform.xls2json`` and built into an XForm by ``pyxform.builder``; a form pyxform
+refuses is refused with pyxform's own message, and Konbit's instrument is made from pyxform's
+JSON survey structure, so every form pyxform accepts is parsed as pyxform parses it. The KAP
+columns (``kap_domain``, ``kap_correct``, ``kap_reverse``, ``kap_desired``, ``kap_channel``,
+``personal``), which pyxform passes through untouched, are read beside it and checked; a
+mistake in them refuses the form. See ``docs/xlsform-import.md`` for why this road was chosen.
 
-Konbit takes the subset of XLSForm that KAP questionnaires need. Refused, with a message
-naming the row: repeats and loops, groups inside groups, question types other than those
-in :data:`surveys.spec.ITEM_TYPES`, ``or_other``, ``choice_filter``, choices from files,
-conditional ``required`` expressions, and media / read_only / parameters columns. Column
-and type aliases follow pyxform 4.5 (the tables below mirror ``pyxform/aliases.py``).
-
-Extra survey columns read by Konbit: ``kap_domain``, ``kap_correct``, ``kap_reverse``,
-``kap_desired``, ``kap_channel`` and ``personal`` (pyxform ignores them).
+What Konbit keeps of a form beyond its own model: nested groups (``SectionSpec.parents``),
+repeats (``repeat``), types outside KAP scoring (geopoint, image, time, range, rank ... see
+:data:`surveys.spec.EXTRA_QUESTION_TYPES`), ``choice_filter``, ``parameters``, and every other
+column (bind::*, body::*, instance::*, media::*, guidance_hint, read_only, conditional
+``required`` ...) in ``extra``; :func:`write_xlsform` writes them back, so a form comes out
+of Konbit as pyxform took it in. What Konbit cannot do with them is said by
+:func:`surveys.limits.instrument_limits`, shown on the survey page.
 
 How a ``select_one`` becomes a Konbit type (the writer relies on the same rule):
 a list of yes and no choices, with or without one don't-know (by choice name: yes/wi/oui,
@@ -25,37 +29,32 @@ appearance ``likert`` or kap_domain ``attitude`` is ``likert4``/``likert5``; els
 
 Languages are keyed by the code in parentheses (``label::Kreyol (ht)`` -> ``ht``), else
 the lowercased name; a plain ``label`` column is in the settings' ``default_language``,
-else ``en``. As in pyxform, a sheet's columns end after 20 empty header cells and its
-rows after 60 empty rows. Expressions (relevant, constraint, calculation) are checked
-with :mod:`surveys.expressions`, and every ``${name}`` must name a row of the survey.
+else ``en``. A choice without a label is labelled with its name.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
+import copy
+import dataclasses
 import io
 import re
 import warnings
 import zipfile
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from surveys.spec import (
     CHOICE_TYPES,
     KAP_DOMAINS,
     LIKERT_TYPES,
     METADATA_TYPES,
+    LIST_TYPES,
     ChoiceSpec,
+    GroupSpec,
     InstrumentSpec,
     ItemSpec,
     SectionSpec,
 )
-
-try:  # Without surveys.expressions, a small built-in check (quotes, brackets, ${}) stands in.
-    from surveys.expressions import ExpressionError, parse  # type: ignore[import-not-found]
-except ImportError:  # pragma: no cover - depends on the checkout
-    ExpressionError = None  # type: ignore[assignment,misc]
-    parse = None  # type: ignore[assignment]
 
 __all__ = ["XLSFormError", "XLSFormProblem", "read_xlsform", "write_xlsform"]
 
@@ -88,92 +87,22 @@ class XLSFormError(ValueError):
         super().__init__(head + ":\n" + "\n".join(f"- {p}" for p in self.errors))
 
 
-# --- vocabulary (mirrors pyxform/aliases.py and question_type_dictionary.py) -----------
 
-SURVEY, CHOICES, SETTINGS = "survey", "choices", "settings"
+# --- vocabulary ------------------------------------------------------------------------
 
-_TRANSLATABLE = {"label", "hint", "required_message", "constraint_message"}
-_SURVEY_FIELDS = _TRANSLATABLE | {
-    "type", "name", "required", "constraint", "relevant", "calculation", "default",
-    "appearance", "choice_filter",
-    "kap_domain", "kap_correct", "kap_reverse", "kap_desired", "kap_channel", "personal",
-}  # fmt: skip
-_SURVEY_ALIASES = {
-    "caption": "label",
-    "relevance": "relevant",
-    "constraining_message": "constraint_message",
-    "jr:constraintmsg": "constraint_message",
-    "calculate": "calculation",
-    "command": "type",
-    "tag": "name",
-    "value": "name",
-    "requiredmsg": "required_message",
-    "jr:requiredmsg": "required_message",
-}
-# Columns pyxform knows that Konbit does not model: refused when a row fills them.
-_SURVEY_UNSUPPORTED = {
-    "read_only", "readonly", "repeat_count", "count", "jr:count", "parameters", "trigger",
-    "image", "big-image", "audio", "video", "media", "guidance_hint", "autoplay", "rows",
-    "noapperrorstring", "no_app_error_string", "body", "bind", "control", "instance",
-    "save_to", "sms_field", "sms_option", "sms_separator", "sms_allow_media",
-    "sms_date_format", "sms_datetime_format", "sms_response", "compact_tag",
-}  # fmt: skip
-_CHOICES_FIELDS = {"list_name", "name", "label"}
-_CHOICES_ALIASES = {"caption": "label", "value": "name", "list name": "list_name"}
-_CHOICES_UNSUPPORTED = {"image", "big-image", "audio", "video", "media"}
 _SETTINGS_ALIASES = {
     "form_title": "form_title", "set_form_title": "form_title", "title": "form_title",
     "form_id": "form_id", "set_form_id": "form_id", "id_string": "form_id",
 }  # fmt: skip
+SURVEY, CHOICES, SETTINGS = "survey", "choices", "settings"
+_KAP_COLUMNS = ("kap_domain", "kap_correct", "kap_reverse", "kap_desired", "kap_channel", "personal")
+_ROW_KEY = "_konbit_row"  # a column added to pyxform's rows so that problems can name the row
 
-_SIMPLE_TYPES = {
-    "text": "text", "string": "text", "q string": "text", "add text prompt": "text",
-    "integer": "integer", "int": "integer", "q int": "integer",
-    "add integer prompt": "integer",
-    "decimal": "decimal", "q decimal": "decimal", "add decimal prompt": "decimal",
-    "date": "date", "q date": "date", "add date prompt": "date",
-    "note": "note", "q note": "note", "add note prompt": "note",
-    "calculate": "calculate", "q calculate": "calculate", "add calculate prompt": "calculate",
-    "start": "start", "start time": "start", "get start time": "start",
-    "end": "end", "end time": "end", "get end time": "end",
-    "today": "today", "get today": "today",
-    "username": "username", "uri:username": "username",
-    "deviceid": "deviceid", "imei": "deviceid", "device id": "deviceid",
-    "get device id": "deviceid", "uri:deviceid": "deviceid",
-}  # fmt: skip
-_SELECT_ONE = (
-    "select_one", "select one", "select1", "select one from", "select one using",
-    "add select one prompt using",
-)  # fmt: skip
-_SELECT_MULTIPLE = (
-    "select_multiple", "select all that apply", "select all that apply from",
-    "select multiple from", "select multiple using", "add select multiple prompt using",
-)  # fmt: skip
-_SELECT_COMMANDS = sorted(
-    [(tuple(c.split()), "single") for c in _SELECT_ONE]
-    + [(tuple(c.split()), "multiple") for c in _SELECT_MULTIPLE],
-    key=lambda c: -len(c[0]),
-)
-_OR_OTHER = {("or_other",), ("or", "other"), ("or", "specify", "other")}
-_UNSUPPORTED_TYPES = {
-    "time", "datetime", "date time", "q date time", "q datetime", "add date time prompt",
-    "add datetime prompt", "geopoint", "geotrace", "geoshape", "location", "gps",
-    "q location", "q geopoint", "q geoshape", "q geotrace", "add location prompt",
-    "barcode", "q barcode", "add barcode prompt", "image", "photo", "q picture", "q image",
-    "add image prompt", "add photo prompt", "audio", "q audio", "add audio prompt", "video",
-    "q video", "add video prompt", "file", "add file prompt", "acknowledge",
-    "q acknowledge", "add acknowledge prompt", "trigger", "range", "rank", "phonenumber",
-    "phone number", "get phone number", "uri:phonenumber", "simserial", "sim id",
-    "get sim id", "uri:simserial", "subscriberid", "subscriber id", "get subscriber id",
-    "uri:subscriberid", "email", "uri:email", "hidden", "audit", "osm", "xml-external",
-    "csv-external", "start-geopoint", "background-audio", "background-geopoint",
-    "percentage", "number of days in last month", "number of days in last six months",
-    "number of days in last year", "select_one_external", "select one external",
-    "select_one_from_file", "select_multiple_from_file", "select one from file",
-    "select multiple from file", "q select", "q select1",
-}  # fmt: skip
-_RE_BEGIN = re.compile(r"^begin[ _](group|repeat|lgroup|loop|looped group)(?: (.*))?$")
-_RE_END = re.compile(r"^end[ _](group|repeat|lgroup|loop|looped group)$")
+
+def _lang_code(token: str) -> str:
+    m = _RE_LANG.match(token)
+    return (m.group("code") if m else token).strip().lower()
+
 
 _YES_NO = {
     "yes": True, "true": True, "true()": True, "no": False, "false": False, "false()": False,
@@ -203,341 +132,6 @@ _MAX_COLUMNS = 500
 _MAX_UNZIPPED = 200 * 1024 * 1024  # bytes; refuses zip bombs before openpyxl inflates them
 
 
-# --- reading the workbook ----------------------------------------------------------------
-
-
-def _cell_str(value: Any) -> str | None:
-    """A cell value as pyxform sees it: stripped text, or None when empty."""
-    if value is None:
-        return None
-    if value is True:
-        return "TRUE"
-    if value is False:
-        return "FALSE"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, _dt.datetime):
-        if value.time() == _dt.time(0, 0):
-            return value.date().isoformat()
-        return str(value)
-    if isinstance(value, _dt.date | _dt.time):
-        return value.isoformat()
-    text = str(value).replace("\xa0", " ").strip()
-    return text or None
-
-
-def _snake(text: str) -> str:
-    return "_".join(text.split()).lower()
-
-
-@dataclass(slots=True)
-class _Sheet:
-    title: str  # as spelled in the workbook
-    rows: list[tuple[int, tuple[Any, ...]]]  # (excel row, raw values); first is the header
-
-
-_MAX_EMPTY_COLUMNS = 20  # pyxform's rules for where a sheet's data ends
-_MAX_EMPTY_ROWS = 60
-
-
-def _sheet_rows(ws: Any, problems: list[XLSFormProblem]) -> list[tuple[int, tuple[Any, ...]]]:
-    """Non-empty rows as (excel row, values), the header first if row 1 has one.
-
-    Like pyxform, columns end after a run of empty header cells and rows after a run of
-    empty rows: sheets saved by LibreOffice often claim a million formatted rows.
-    """
-    if hasattr(ws, "reset_dimensions"):
-        ws.reset_dimensions()  # trust the cells, not the claimed A1:AMJ1048576
-    header = next(iter(ws.iter_rows(min_row=1, max_row=1, values_only=True)), ())
-    width = empty = 0
-    for i, value in enumerate(header):
-        if _cell_str(value) is None:
-            empty += 1
-            if empty > _MAX_EMPTY_COLUMNS:
-                break
-        else:
-            width, empty = i + 1, 0
-    if not width:
-        return []
-    if width > _MAX_COLUMNS:
-        problems.append(
-            XLSFormProblem(ws.title, 1, None, f"More than {_MAX_COLUMNS} columns: not a form.")
-        )
-        width = _MAX_COLUMNS
-    rows: list[tuple[int, tuple[Any, ...]]] = [(1, tuple(header[:width]))]
-    empty = 0
-    for n, values in enumerate(ws.iter_rows(min_row=2, max_col=width, values_only=True), start=2):
-        if not any(_cell_str(v) is not None for v in values):
-            empty += 1
-            if empty > _MAX_EMPTY_ROWS:
-                break
-            continue
-        empty = 0
-        if len(rows) > _MAX_ROWS:
-            problems.append(
-                XLSFormProblem(ws.title, n, None, f"More than {_MAX_ROWS} rows: not a form.")
-            )
-            break
-        rows.append((n, tuple(values)))
-    return rows
-
-
-def _load_sheets(data: Any, problems: list[XLSFormProblem]) -> dict[str, _Sheet] | None:
-    def fail(message: str) -> None:
-        problems.append(XLSFormProblem(None, None, None, message))
-
-    if not isinstance(data, bytes | bytearray | memoryview):
-        fail("Expected the bytes of an .xlsx file.")
-        return None
-    data = bytes(data)
-    if not data:
-        fail("The file is empty.")
-        return None
-    if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
-        fail("This is an old .xls (Excel 97-2003) workbook; save it as .xlsx and try again.")
-        return None
-    if not zipfile.is_zipfile(io.BytesIO(data)):
-        fail("This is not an .xlsx workbook (XLSForms must be uploaded as .xlsx).")
-        return None
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            unzipped = sum(info.file_size for info in archive.infolist())
-    except Exception:  # noqa: BLE001
-        unzipped = 0
-    if unzipped > _MAX_UNZIPPED:
-        fail("The workbook is too large to be a questionnaire.")
-        return None
-    try:
-        import openpyxl
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception as exc:  # noqa: BLE001 - any failure means "not a workbook we can read"
-        fail(f"The .xlsx file could not be read ({type(exc).__name__}: {exc}).")
-        return None
-    sheets: dict[str, _Sheet] = {}
-    try:
-        names = list(wb.sheetnames)
-        for title in names:
-            key = title.strip().lower()
-            if key not in (SURVEY, CHOICES, SETTINGS):
-                if len(names) == 1:
-                    key = SURVEY  # pyxform reads a lone sheet as the survey
-                else:
-                    continue
-            if key in sheets:
-                problems.append(
-                    XLSFormProblem(title, None, None, f"There are two '{key}' sheets.")
-                )
-                continue
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                rows = _sheet_rows(wb[title], problems)
-            sheets[key] = _Sheet(title, rows)
-    except Exception as exc:  # noqa: BLE001
-        fail(f"The .xlsx file could not be read ({type(exc).__name__}: {exc}).")
-        return None
-    finally:
-        try:
-            wb.close()
-        except Exception:  # noqa: BLE001  # pragma: no cover
-            pass
-    return sheets
-
-
-# --- headers -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Column:
-    index: int
-    header: str  # as written (whitespace collapsed)
-    field: str | None  # None: a column Konbit ignores
-    lang: str | None = None  # language code for translatable columns
-    unsupported: bool = False
-
-
-def _lang_code(token: str) -> str:
-    m = _RE_LANG.match(token)
-    return (m.group("code") if m else token).strip().lower()
-
-
-def _parse_headers(
-    sheet: _Sheet,
-    *,
-    kind: str,
-    default_lang: str,
-    language_names: dict[str, str],
-    problems: list[XLSFormProblem],
-) -> list[_Column]:
-    if kind == SURVEY:
-        fields, aliases, unsupported = _SURVEY_FIELDS, _SURVEY_ALIASES, _SURVEY_UNSUPPORTED
-        translatable = _TRANSLATABLE
-    else:
-        fields, aliases, unsupported = _CHOICES_FIELDS, _CHOICES_ALIASES, _CHOICES_UNSUPPORTED
-        translatable = {"label"}
-    header_row = sheet.rows[0][1] if sheet.rows and sheet.rows[0][0] == 1 else ()
-    raw = [(i, _cell_str(v)) for i, v in enumerate(header_row)]
-    raw = [(i, " ".join(h.split())) for i, h in raw if h is not None]
-    double = any("::" in h for _, h in raw)
-    columns: list[_Column] = []
-    seen_raw: dict[str, int] = {}
-    seen_key: dict[tuple[str, str | None], str] = {}
-
-    def problem(header: str, message: str) -> None:
-        problems.append(XLSFormProblem(sheet.title, 1, header, message))
-
-    for index, header in raw:
-        if header in seen_raw:
-            problem(header, f"Duplicate column header: {header}")
-            continue
-        seen_raw[header] = index
-        whole = _snake(header)
-        whole = aliases.get(whole, aliases.get(header.lower(), whole))
-        if whole in fields:
-            tokens = [whole]
-        else:
-            if double or "::" in header:
-                tokens = [t.strip() for t in header.split("::")]
-            else:
-                tokens = [t.strip() for t in header.split(":")]
-                if "jr" in tokens:  # "jr:constraintMsg" written with single colons
-                    j = tokens.index("jr")
-                    tokens[j : j + 2] = [":".join(tokens[j : j + 2])]
-            first = _snake(tokens[0])
-            tokens[0] = aliases.get(first, first)
-        field = tokens[0]
-        if field in unsupported:
-            columns.append(_Column(index, header, field, unsupported=True))
-            continue
-        if field not in fields:
-            columns.append(_Column(index, header, None))  # notes, filters...: ignored
-            continue
-        lang = None
-        if len(tokens) > 2:
-            problem(header, f"Column '{header}' is not understood (too many '::' parts).")
-            continue
-        if len(tokens) == 2:
-            if field not in translatable:
-                problem(header, f"Column '{field}' cannot have a language ('{header}').")
-                continue
-            if not tokens[1]:
-                problem(header, f"Column '{header}' names no language.")
-                continue
-            lang = _lang_code(tokens[1])
-            language_names.setdefault(lang, tokens[1])
-        elif field in translatable:
-            lang = default_lang
-        key = (field, lang)
-        if key in seen_key:
-            what = f"the '{lang}' {field}" if lang else f"'{field}'"
-            problem(
-                header,
-                f"Duplicate column header: '{header}' and '{seen_key[key]}' both hold {what}.",
-            )
-            continue
-        seen_key[key] = header
-        columns.append(_Column(index, header, field, lang))
-    return columns
-
-
-@dataclass(slots=True)
-class _Row:
-    sheet: str
-    number: int
-    values: dict[tuple[str, str | None], str]  # (field, lang) -> text
-    headers: dict[tuple[str, str | None], str]
-    unsupported: list[str]  # headers of filled columns Konbit refuses
-
-    def get(self, field: str) -> str | None:
-        return self.values.get((field, None))
-
-    def langs(self, field: str) -> dict[str, str]:
-        return {l: v for (f, l), v in self.values.items() if f == field and l is not None}
-
-    def header(self, field: str) -> str:
-        for (f, _), h in self.headers.items():
-            if f == field:
-                return h
-        return field
-
-
-def _rows(sheet: _Sheet, columns: list[_Column]) -> Iterable[_Row]:
-    headers = {(c.field, c.lang): c.header for c in columns if c.field and not c.unsupported}
-    for number, raw in sheet.rows:
-        if number == 1:
-            continue
-        values: dict[tuple[str, str | None], str] = {}
-        unsupported: list[str] = []
-        for c in columns:
-            if c.field is None or c.index >= len(raw):
-                continue
-            text = _cell_str(raw[c.index])
-            if text is None:
-                continue
-            if c.unsupported:
-                unsupported.append(c.header)
-            else:
-                values[(c.field, c.lang)] = text
-        if values or unsupported:
-            yield _Row(sheet.title, number, values, headers, unsupported)
-
-
-# --- expressions ------------------------------------------------------------------------
-
-
-def _fallback_references(text: str) -> frozenset[str]:
-    """Stand-in for surveys.expressions: balanced quotes/brackets and ${name} syntax."""
-    depth, quote = 0, None
-    for i, ch in enumerate(text):
-        if quote:
-            if ch == quote:
-                quote = None
-        elif ch in "'\"":
-            quote = ch
-        elif ch in "([":
-            depth += 1
-        elif ch in ")]":
-            depth -= 1
-            if depth < 0:
-                raise _LocalExpressionError(f"unexpected '{ch}'", i)
-    if quote:
-        raise _LocalExpressionError("unterminated string", text.index(quote))
-    if depth:
-        raise _LocalExpressionError("unclosed parenthesis", len(text))
-    outside = re.sub(r"'[^']*'|\"[^\"]*\"", lambda m: " " * len(m.group()), text)
-    refs = set()
-    for m in re.finditer(r"\$\{([^}]*)(\})?", outside):
-        if not m.group(2):
-            raise _LocalExpressionError("'${' without a closing '}'", m.start())
-        refs.add(m.group(1).strip())
-    return frozenset(refs)
-
-
-class _LocalExpressionError(ValueError):
-    def __init__(self, message: str, position: int | None = None):
-        super().__init__(message if position is None else f"{message} at position {position}")
-
-
-def _expression_refs(text: str) -> frozenset[str]:
-    """Names an expression references; raises ``ValueError`` saying what is wrong."""
-    if parse is None:
-        return _fallback_references(text)
-    return frozenset(parse(text).references())  # ExpressionError is a ValueError
-
-
-# --- survey rows -------------------------------------------------------------------------
-
-
-def _select(words: list[str]) -> tuple[str, list[str]] | None:
-    lowered = [w.lower() for w in words]
-    for command, kind in _SELECT_COMMANDS:
-        if tuple(lowered[: len(command)]) == command:
-            return kind, words[len(command) :]
-    return None
-
-
 def _is_yes_no_dk(names: list[str]) -> bool:
     """A list of yes and no, with or without one don't-know, recognised by choice names."""
     low = [n.lower() for n in names]
@@ -557,515 +151,565 @@ def _select_one_type(names: list[str], appearance: str | None, kap_domain: str |
     return "single_choice"
 
 
-@dataclass(slots=True)
-class _Pending:
-    """An item read from a row, checked against the rest of the form once all is read."""
 
-    row: _Row
-    fields: dict[str, Any]
-    refs: list[tuple[_Row, str, frozenset[str]]]  # (row, column header, referenced names)
+# --- reading: pyxform's own parse, the KAP columns read beside it ------------------------
+
+_CONTAINERS = {"group", "repeat", "loop"}
+# pyxform JSON keys an item's own fields come from (the rest are kept in ``extra``).
+_ITEM_KEYS = {
+    "type", "name", "label", "hint", "bind", "control", "default", "itemset", "list_name",
+    "choices", "parameters", "choice_filter", "media", "guidance_hint", "instance", "query",
+    "trigger", "tags", "columns", "children", "actions", "_dynamic_default", "__row_number",
+    "sms_field", "flat", "jr:constraintMsg", "jr:requiredMsg", *_KAP_COLUMNS, _ROW_KEY,
+}  # fmt: skip
+_CHOICE_KEYS = {"name", "label", "media", "__row_number", _ROW_KEY}
+_BIND_OWN = {"required", "relevant", "constraint", "calculate", "jr:constraintMsg", "jr:requiredMsg"}
+_METADATA_ALIASES = {"uri:deviceid": "deviceid", "uri:username": "username", "uri:email": "email",
+                     "uri:phonenumber": "phonenumber", "uri:simserial": "simserial",
+                     "uri:subscriberid": "subscriberid"}  # fmt: skip
+_SELECT1 = {"select one", "select1", "select one from", "select one using", "select_one",
+            "add select one prompt using", "q select1"}  # fmt: skip
+_SELECTN = {"select all that apply", "select all that apply from", "select multiple from",
+            "select multiple using", "add select multiple prompt using", "q select",
+            "select_multiple"}  # fmt: skip
+_BY_BIND = {"string": "text", "int": "integer", "decimal": "decimal", "date": "date", "time": "time",
+            "dateTime": "datetime", "geopoint": "geopoint", "geotrace": "geotrace",
+            "geoshape": "geoshape", "barcode": "barcode"}  # fmt: skip
+_BY_MEDIA = {"image/*": "image", "audio/*": "audio", "video/*": "video", "application/*": "file"}
+_FILE_LIST = re.compile(r"\.(csv|xml|geojson)$", re.IGNORECASE)
 
 
-def _yes_no(row: _Row, field: str, problems: list[XLSFormProblem]) -> bool:
-    text = row.get(field)
-    if text is None:
-        return False
-    value = _YES_NO.get(text.strip().lower())
-    if value is None:
-        problems.append(
-            XLSFormProblem(row.sheet, row.number, row.header(field), f"'{text}' is not yes or no.")
-        )
-        return False
-    return value
+def _konbit_type(c: dict[str, Any], lists: dict[str, Any]) -> tuple[str, str | None, str | None]:
+    """(Konbit type, xls_type to keep, choice list) for one pyxform JSON question."""
+    from pyxform.question_type_dictionary import QUESTION_TYPE_DICT  # noqa: PLC0415
+
+    t = str(c.get("type") or "")
+    low = " ".join(t.split()).lower()
+    itemset = c.get("itemset") or c.get("list_name")
+    if low in _SELECT1 or low in _SELECTN:
+        one = low in _SELECT1
+        if itemset and _FILE_LIST.search(str(itemset)) and itemset not in lists:
+            kind = "select_one_from_file" if one else "select_multiple_from_file"
+            return kind, f"{kind} {itemset}", None
+        return ("single_choice" if one else "multiple_choice"), None, str(c.get("list_name") or itemset)
+    if low == "rank":
+        return "rank", None, str(c.get("list_name") or itemset)
+    if low in ("select one external", "select_one_external"):
+        return "other", f"select_one_external {c.get('query') or itemset}", None
+    if low == "osm":
+        tags = c.get("list_name") or c.get("itemset")
+        return "other", f"osm {tags}" if tags else "osm", None
+    if "note" in low.split():
+        return "note", None, None
+    if low in ("calculate", "q calculate", "add calculate prompt"):
+        return "calculate", None, None
+    if low in ("trigger", "acknowledge", "q acknowledge", "add acknowledge prompt"):
+        return "acknowledge", None, None
+    if low in _METADATA_ALIASES:
+        return _METADATA_ALIASES[low], None, None
+    from surveys.spec import METADATA_TYPES  # noqa: PLC0415
+
+    if low in METADATA_TYPES:
+        return low, None, None
+    known = QUESTION_TYPE_DICT.get(t) or QUESTION_TYPE_DICT.get(low)
+    if known is None:
+        return "other", t, None
+    bind, control = known.get("bind", {}), known.get("control", {})
+    preload = bind.get("jr:preloadParams")
+    if preload and not control:
+        name = _METADATA_ALIASES.get(preload, preload)
+        return (name, None, None) if name in METADATA_TYPES else ("other", t, None)
+    tag = control.get("tag")
+    if tag == "range":
+        return "range", None, None
+    if tag == "upload" and control.get("mediatype") in _BY_MEDIA:
+        return _BY_MEDIA[control["mediatype"]], None, None
+    if tag == "input" and bind.get("type") in _BY_BIND:
+        kind = _BY_BIND[bind["type"]]
+        return kind, (t if kind == "text" and low not in ("text", "string") else None), None
+    return "other", t, None
 
 
-class _Reader:
-    def __init__(self) -> None:
+def _str_value(value: Any) -> str | None:
+    if value is None or isinstance(value, dict | list):
+        return None
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    text = str(value).strip()
+    return text or None
+
+
+class _Walker:
+    """Builds the spec's sections and items from pyxform's JSON survey."""
+
+    def __init__(self, plain_lang: str, lists: dict[str, tuple[ChoiceSpec, ...]], default_token: str = "default"):
+        self.plain_lang = plain_lang
+        self.default_token = default_token  # how pyxform keys the unsuffixed columns
+        self.lists = lists
         self.problems: list[XLSFormProblem] = []
         self.language_names: dict[str, str] = {}
-        self.survey_languages: list[str] = []  # in column order
-        self.choice_languages: list[str] = []
-        self.names: dict[str, int] = {}  # every name claimed in the survey -> its row
+        self.languages: list[str] = []
+        self.sections: list[SectionSpec] = []
+        self.codes: set[str] = set()
+        self.loops: dict[str, str] = {}
 
-    def problem(self, sheet: str | None, row: int | None, column: str | None, message: str) -> None:
-        self.problems.append(XLSFormProblem(sheet, row, column, message))
+    # texts ---------------------------------------------------------------------
+    def lang(self, token: str) -> str:
+        if token == "default":
+            code = self.plain_lang
+        else:
+            code = _lang_code(token)
+            self.language_names.setdefault(code, token)
+        if code not in self.languages:
+            self.languages.append(code)
+        return code
 
-    def at(self, row: _Row, column: str, message: str) -> None:
-        self.problems.append(XLSFormProblem(row.sheet, row.number, column, message))
-
-    # settings ----------------------------------------------------------------------
-    def settings(self, sheet: _Sheet | None) -> dict[str, str]:
-        out: dict[str, str] = {}
-        if sheet is None or not sheet.rows or sheet.rows[0][0] != 1:
+    def texts(self, value: Any) -> dict[str, str]:
+        if value is None:
+            return {}
+        if isinstance(value, dict):
+            out = {}
+            for token, text in value.items():
+                text = _str_value(text)
+                if text is not None:
+                    out[self.lang(str(token))] = text
             return out
-        header = sheet.rows[0][1]
-        data = sheet.rows[1][1] if len(sheet.rows) > 1 and sheet.rows[1][0] == 2 else ()
-        seen: dict[str, str] = {}
-        for i, h in enumerate(header):
-            h = _cell_str(h)
-            if h is None:
+        text = _str_value(value)
+        return {self.lang("default"): text} if text is not None else {}
+
+    def translated_columns(self, column: str, value: Any, out: dict[str, str]) -> None:
+        """``column`` (media::image, guidance_hint) per language, as XLSForm headers."""
+        if isinstance(value, dict):
+            for token, text in value.items():
+                text = _str_value(text)
+                if text is not None:
+                    plain = token in ("default", self.default_token)
+                    out[column if plain else f"{column}::{token}"] = text
+        elif (text := _str_value(value)) is not None:
+            out[column] = text
+
+    # rows ------------------------------------------------------------------------
+    def problem(self, c: dict[str, Any], column: str, message: str) -> None:
+        row = c.get(_ROW_KEY)
+        self.problems.append(XLSFormProblem(SURVEY, int(row) if row else None, column, message))
+
+    def extra(self, c: dict[str, Any], *, group: bool = False) -> dict[str, str]:
+        out: dict[str, str] = {}
+        bind = c.get("bind") or {}
+        for key, value in bind.items():
+            if key in _BIND_OWN and not (group and key == "required"):
                 continue
-            h = " ".join(h.split())
-            key = _snake(h)
-            key = _SETTINGS_ALIASES.get(key, key)
-            if key in seen:
-                self.problem(sheet.title, 1, h, f"Duplicate column header: {h}")
+            text = _str_value(value)
+            if text is None:
                 continue
-            seen[key] = h
-            value = _cell_str(data[i]) if i < len(data) else None
-            if value is not None:
-                out[key] = value
+            if group and key == "required":
+                continue  # Kobo writes required false on group rows; a group is never answered
+            out["read_only" if key == "readonly" else f"bind::{key}"] = text
+        for key, value in (c.get("control") or {}).items():
+            if key in ("appearance", "bodyless", "tag"):
+                continue
+            text = _str_value(value)
+            if text is not None:
+                out["repeat_count" if key == "jr:count" else f"body::{key}"] = text
+        for key, value in (c.get("instance") or {}).items():
+            if (text := _str_value(value)) is not None:
+                out[f"instance::{key}"] = text
+        for kind, value in (c.get("media") or {}).items():
+            self.translated_columns(f"media::{kind}", value, out)
+        if "guidance_hint" in c:
+            self.translated_columns("guidance_hint", c["guidance_hint"], out)
+        if c.get("trigger"):
+            names = c["trigger"] if isinstance(c["trigger"], list | tuple) else [c["trigger"]]
+            names = [n[0] if isinstance(n, list | tuple) else n for n in names]
+            out["trigger"] = " ".join(n if str(n).startswith("${") else f"${{{n}}}" for n in names)
+        for key, value in c.items():
+            if key in _ITEM_KEYS or key.startswith("_"):
+                continue
+            if (text := _str_value(value)) is not None:
+                out[key] = text
         return out
 
-    # choices -------------------------------------------------------------------------
-    def choices(self, sheet: _Sheet | None, default_lang: str) -> dict[str, list[ChoiceSpec]]:
-        lists: dict[str, list[ChoiceSpec]] = {}
-        if sheet is None:
-            return lists
-        columns = _parse_headers(
-            sheet, kind=CHOICES, default_lang=default_lang,
-            language_names=self.language_names, problems=self.problems,
-        )  # fmt: skip
-        self._note_languages(columns, self.choice_languages)
-        present = {c.field for c in columns}
-        if sheet.rows and "list_name" not in present:
-            self.problem(sheet.title, 1, "list_name", "The choices sheet has no list_name column.")
-        if sheet.rows and "name" not in present:
-            self.problem(sheet.title, 1, "name", "The choices sheet has no 'name' column.")
-        seen: dict[tuple[str, str], int] = {}
-        for row in _rows(sheet, columns):
-            for header in row.unsupported:
-                self.at(
-                    row, header,
-                    f"Column '{header}' (choice media) is not supported by Konbit; leave it empty.",
-                )  # fmt: skip
-            list_name, name = row.get("list_name"), row.get("name")
-            if not row.values:
-                continue
-            if list_name is None:
-                self.at(row, row.header("list_name"), "Choice has no list_name.")
-                continue
-            if name is None:
-                self.at(row, row.header("name"), f"Choice in list '{list_name}' has no name.")
-                continue
-            if any(ch.isspace() for ch in name):
-                self.at(row, row.header("name"), f"Choice name '{name}' contains a space.")
-            if (list_name, name) in seen:
-                self.at(
-                    row, row.header("name"),
-                    f"Duplicate choice '{name}' in list '{list_name}' "
-                    f"(first on row {seen[list_name, name]}).",
-                )  # fmt: skip
-                continue
-            seen[list_name, name] = row.number
-            labels = row.langs("label")
-            if not labels:
-                self.at(row, row.header("label"), f"Choice '{name}' in '{list_name}' has no label.")
-            lists.setdefault(list_name, []).append(ChoiceSpec(name, labels))
-        return lists
-
-    @staticmethod
-    def _note_languages(columns: list[_Column], languages: list[str]) -> None:
-        for c in columns:
-            if c.lang is not None and c.lang not in languages:
-                languages.append(c.lang)
-
-    # survey ---------------------------------------------------------------------------
-    def survey(
-        self, sheet: _Sheet, default_lang: str, lists: dict[str, list[ChoiceSpec]]
-    ) -> tuple[list[dict[str, Any]], list[tuple[_Row, str, frozenset[str]]]]:
-        columns = _parse_headers(
-            sheet, kind=SURVEY, default_lang=default_lang,
-            language_names=self.language_names, problems=self.problems,
-        )  # fmt: skip
-        self._note_languages(columns, self.survey_languages)
-        present = {c.field for c in columns}
-        for required in ("type", "name"):
-            if required not in present:
-                message = f"The survey sheet has no '{required}' column."
-                self.problem(sheet.title, 1, required, message)
-        if "type" not in present:
-            return [], []
-        type_header = next(c.header for c in columns if c.field == "type")
-
-        # sections as dicts (implicit, name, labels, relevant, appearance, items: _Pending)
-        sections: list[dict[str, Any]] = []
-        current: dict[str, Any] | None = None  # the section items go to
-        stack: list[tuple[str, str, int]] = []  # open groups/repeats: (kind, name, row)
-        names = self.names
-        group_refs: list[tuple[_Row, str, frozenset[str]]] = []
-
-        def target() -> dict[str, Any]:
-            """The section an item on this row belongs to."""
-            nonlocal current
-            if stack:
-                return current  # type: ignore[return-value]  # set by the outermost begin
-            if current is None or not current["implicit"]:
-                current = {
-                    "implicit": True, "name": "", "labels": {}, "relevant": None,
-                    "appearance": None, "items": [],
-                }  # fmt: skip
-                sections.append(current)
-            return current
-
-        def claim(row: _Row, name: str | None, what: str) -> bool:
-            header = row.header("name")
-            if name is None:
-                self.at(row, header, f"The {what} has no name.")
-                return False
-            if not _RE_NAME.match(name):
-                self.at(
-                    row, header,
-                    f"Name '{name}' is not valid: use letters, digits, '_', '-' or '.', "
-                    "starting with a letter or '_'.",
-                )  # fmt: skip
-                return False
-            if name in names:
-                self.at(
-                    row, header,
-                    f"Duplicate name '{name}' (first used on row {names[name]}).",
-                )  # fmt: skip
-                return False
-            names[name] = row.number
-            return True
-
-        for row in _rows(sheet, columns):
-            type_text = row.get("type")
-            for header in row.unsupported:
-                self.at(
-                    row, header,
-                    f"Column '{header}' is not supported by Konbit; leave it empty or remove it.",
-                )  # fmt: skip
-            if type_text is None:
-                if row.values:
-                    self.at(row, type_header, "This row has no type.")
-                continue
-            words = type_text.split()
-            low = " ".join(words).lower()
-
-            if m := _RE_BEGIN.match(low):
-                kind = "group" if m.group(1) == "group" else "repeat"
-                name = row.get("name")
-                if kind == "repeat":
-                    self.at(
-                        row, type_header,
-                        f"Repeats ('{type_text}') are not supported by Konbit: a KAP "
-                        "questionnaire asks each question once.",
-                    )  # fmt: skip
-                elif stack:
-                    if stack[-1][0] == "group":
-                        self.at(
-                            row, type_header,
-                            f"Group '{name}' is inside group '{stack[-1][1]}': Konbit sections "
-                            "cannot be nested.",
-                        )  # fmt: skip
-                self._check_group_row(row)
-                claim(row, name, "group")
-                relevant = self._expression(row, "relevant", group_refs)
-                if not stack:
-                    current = {
-                        "implicit": False, "name": name or "", "labels": row.langs("label"),
-                        "relevant": relevant, "appearance": row.get("appearance"), "items": [],
-                    }  # fmt: skip
-                    if kind == "group":
-                        sections.append(current)  # a top-level repeat's items go nowhere
-                stack.append((kind, name or "", row.number))
-                continue
-            if m := _RE_END.match(low):
-                kind = "group" if m.group(1) == "group" else "repeat"
-                if not stack:
-                    self.at(
-                        row, type_header,
-                        f"'{type_text}' has no matching 'begin {kind}'.",
-                    )  # fmt: skip
-                    continue
-                open_kind, open_name, open_row = stack.pop()
-                if open_kind != kind:
-                    self.at(
-                        row, type_header,
-                        f"'{type_text}' closes 'begin {open_kind}' '{open_name}' "
-                        f"of row {open_row}.",
-                    )  # fmt: skip
-                if not stack:
-                    current = None
-                continue
-
-            pending = self._item(row, words, low, lists, claim)
-            if pending is None:
-                continue
-            target()["items"].append(pending)
-
-        for kind, name, number in stack:
-            self.problem(
-                sheet.title, number, type_header,
-                f"'begin {kind}' '{name}' is never closed (no 'end {kind}').",
-            )  # fmt: skip
-        return sections, group_refs
-
-    def _check_group_row(self, row: _Row) -> None:
-        for field in ("required", "constraint", "calculation", "default", "kap_domain",
-                      "kap_correct", "kap_reverse", "kap_desired", "kap_channel", "personal",
-                      "choice_filter"):  # fmt: skip
-            if row.get(field) is not None:
-                self.at(
-                    row, row.header(field),
-                    f"Column '{field}' cannot be used on a group.",
-                )  # fmt: skip
-
-    def _expression(self, row: _Row, field: str, refs_out: list) -> str | None:
-        text = row.get(field)
-        if text is None:
-            return None
-        text = text.translate(_SMART_QUOTES)
-        if text in _BINDING_CONVERSIONS:  # pyxform reads a bare yes/TRUE/no as true()/false()
-            text = _BINDING_CONVERSIONS[text]
-        try:
-            refs = _expression_refs(text)
-        except ValueError as exc:
-            self.at(row, row.header(field), f"Invalid expression '{text}': {exc}.")
-            return text
-        refs_out.append((row, row.header(field), refs))
-        return text
-
-    def _item(self, row: _Row, words: list[str], low: str, lists, claim) -> _Pending | None:
-        type_header = row.header("type")
-        choice_list = None
-        select = _select(words)
-        if select is not None:
-            kind, rest = select
-            if not rest:
-                self.at(row, type_header, f"'{row.get('type')}' names no choice list.")
-                return None
-            choice_list = rest[0]
-            extra = tuple(w.lower() for w in rest[1:])
-            if extra in _OR_OTHER:
-                self.at(
-                    row, type_header,
-                    "'or_other' is not supported by Konbit: add an 'other' choice to the list "
-                    "and a text question shown when it is selected.",
-                )  # fmt: skip
-            elif extra:
-                self.at(
-                    row, type_header,
-                    f"Unexpected text after the choice list name: '{' '.join(rest[1:])}'.",
-                )  # fmt: skip
-            item_type = "multiple_choice" if kind == "multiple" else "single_choice"
-            if choice_list not in lists:
-                self.at(
-                    row, type_header,
-                    f"Choice list '{choice_list}' is not defined in the choices sheet.",
-                )  # fmt: skip
-        elif low in _SIMPLE_TYPES:
-            item_type = _SIMPLE_TYPES[low]
-        elif low in _UNSUPPORTED_TYPES or words[0].lower() in _UNSUPPORTED_TYPES:
-            self.at(
-                row, type_header,
-                f"Question type '{row.get('type')}' is not supported by Konbit.",
-            )  # fmt: skip
-            claim(row, row.get("name"), "question")
-            return None
-        else:
-            self.at(row, type_header, f"Unknown question type '{row.get('type')}'.")
-            claim(row, row.get("name"), "question")
-            return None
-
-        name = row.get("name")
-        if not claim(row, name, "question"):
-            name = None
-        refs: list = []
-        fields: dict[str, Any] = {
-            "code": name,
-            "type": item_type,
-            "labels": row.langs("label"),
-            "hints": row.langs("hint"),
-            "choice_list": choice_list,
-            "required_message": row.langs("required_message"),
-            "constraint_message": row.langs("constraint_message"),
-            "default": row.get("default"),
-            "appearance": row.get("appearance"),
-            "kap_channel": row.get("kap_channel"),
-        }
-        # required: yes/no only
-        required = row.get("required")
-        fields["required"] = False
-        if required is not None:
-            value = _YES_NO.get(required.strip().lower())
-            if value is None:
-                self.at(
-                    row, row.header("required"),
-                    f"required must be yes or no; conditional required ('{required}') is not "
-                    "supported by Konbit.",
-                )  # fmt: skip
-            else:
-                fields["required"] = value
-        fields["kap_reverse"] = _yes_no(row, "kap_reverse", self.problems)
-        fields["personal"] = _yes_no(row, "personal", self.problems)
-        for field in ("relevant", "constraint", "calculation"):
-            fields[field] = self._expression(row, field, refs)
-        if row.get("choice_filter") is not None:
-            self.at(
-                row, row.header("choice_filter"),
-                "choice_filter (cascading selects) is not supported by Konbit.",
-            )  # fmt: skip
-        if item_type == "calculate" and fields["calculation"] is None:
-            self.at(row, row.header("calculation"), f"Calculate '{name}' has no calculation.")
-        if item_type not in METADATA_TYPES and item_type != "calculate" and not fields["labels"]:
-            what = f"Question '{name}'" if name else "This question"
-            self.at(row, row.header("label"), f"{what} has no label.")
-        # ${name} in texts
-        for field in ("label", "hint", "constraint_message", "required_message"):
-            for lang, text in row.langs(field).items():
-                found = frozenset(m.strip() for m in _RE_REF.findall(text))
-                if found:
-                    refs.append((row, row.headers.get((field, lang), field), found))
-        for column in ("default", "appearance"):  # pyxform checks ${name} in every column
-            text = row.get(column)
-            if text and "${" in text:
-                refs.append((row, row.header(column), frozenset(m.strip() for m in _RE_REF.findall(text))))
-
-        domain = row.get("kap_domain")
-        if domain is not None:
-            if domain.strip().lower() in KAP_DOMAINS:
-                domain = domain.strip().lower()
-                if item_type in METADATA_TYPES or item_type == "note":
-                    self.at(
-                        row, row.header("kap_domain"),
-                        f"A {item_type} item cannot have a kap_domain.",
-                    )  # fmt: skip
-            else:
-                self.at(
-                    row, row.header("kap_domain"),
-                    f"kap_domain '{domain}' is not one of {', '.join(sorted(KAP_DOMAINS))}.",
-                )  # fmt: skip
-                domain = None
-        fields["kap_domain"] = domain
-        if fields["kap_channel"] is not None and domain != "exposure":
-            self.at(
-                row, row.header("kap_channel"),
-                "kap_channel is only for exposure items (kap_domain exposure).",
-            )  # fmt: skip
-        for field in ("kap_correct", "kap_desired"):
-            text = row.get(field)
-            fields[field] = tuple(text.split()) if text else ()
-            if text and choice_list is None:
-                self.at(
-                    row, row.header(field),
-                    f"{field} needs a select question (it names choices).",
-                )  # fmt: skip
-        return _Pending(row, fields, refs)
-
-    # whole form ------------------------------------------------------------------------
-    def read(self, data: Any, title: str | None) -> InstrumentSpec | None:
-        sheets = _load_sheets(data, self.problems)
-        if sheets is None:
-            return None
-        if SURVEY not in sheets:
-            found = ", ".join(repr(s) for s in sheets) or "none"
-            self.problem(
-                SURVEY, None, None,
-                f"The workbook has no 'survey' sheet (XLSForm sheets found: {found}).",
-            )  # fmt: skip
-            return None
-        settings = self.settings(sheets.get(SETTINGS))
-        default_setting = settings.pop("default_language", None)
-        plain_lang = _lang_code(default_setting) if default_setting else "en"
-        if default_setting and _RE_LANG.match(default_setting):
-            self.language_names.setdefault(plain_lang, default_setting)
-        raw_lists = self.choices(sheets.get(CHOICES), plain_lang)
-        sections, group_refs = self.survey(sheets[SURVEY], plain_lang, raw_lists)
-
-        # cross-checks that need the whole form
-        all_refs = list(group_refs)
-        for s in sections:
-            for p in s["items"]:
-                all_refs.extend(p.refs)
-        for row, header, refs in all_refs:
-            for ref in sorted(refs):
-                if ref not in self.names:
-                    self.at(row, header, f"${{{ref}}} refers to no question in the form.")
-        lists = {name: tuple(choices) for name, choices in raw_lists.items()}
-        for s in sections:
-            for p in s["items"]:
-                self._finish_item(p, lists)
-
-        if not any(s["items"] for s in sections) and not self.problems:
-            self.problem(SURVEY, None, None, "The survey sheet has no questions.")
-        if self.problems:
-            return None
-
-        form_title = settings.pop("form_title", None)
-        form_id = settings.pop("form_id", None)
-        version = settings.pop("version", None)
-        form_title = title or form_title or form_id or "Untitled survey"
-        if form_id is None:
-            form_id = re.sub(r"[^A-Za-z0-9_]+", "_", form_title).strip("_").lower() or "survey"
-        languages = tuple(dict.fromkeys([*self.survey_languages, *self.choice_languages]))
-        if default_setting or plain_lang in languages or not languages:
-            default_language = plain_lang
-        else:  # only "label::X" columns and no setting: the first language is the default
-            default_language = languages[0]
-        for code in (*languages, default_language):
-            self.language_names.setdefault(code, f"{LANGUAGE_NAMES.get(code, code)} ({code})")
-        used = set(languages) | {default_language}
-        return InstrumentSpec(
-            title=form_title,
-            form_id=form_id,
-            version=version,
-            default_language=default_language,
-            languages=languages,
-            sections=tuple(
-                SectionSpec(
-                    name=s["name"], labels=s["labels"], relevant=s["relevant"],
-                    items=tuple(ItemSpec(**p.fields) for p in s["items"]),
-                    appearance=s["appearance"],
-                )
-                for s in sections
-            ),  # fmt: skip
-            choice_lists=lists,
-            settings=settings,
-            language_names={k: v for k, v in self.language_names.items() if k in used},
+    def group(self, c: dict[str, Any]) -> GroupSpec:
+        kind = str(c.get("type"))
+        extra = self.extra(c, group=True)
+        if kind == "loop":
+            columns = [col.get("name") for col in c.get("columns") or []]
+            over = next((n for n, ch in self.lists.items() if [x.name for x in ch] == columns), None)
+            extra["type"] = f"begin loop over {over}" if over else "begin loop"
+        return GroupSpec(
+            name=str(c.get("name") or ""),
+            labels=self.texts(c.get("label")),
+            relevant=_relative_refs((c.get("bind") or {}).get("relevant")),
+            appearance=_str_value((c.get("control") or {}).get("appearance")),
+            repeat=kind == "repeat",
+            extra=extra,
         )
 
-    def _finish_item(self, p: _Pending, lists: dict[str, tuple[ChoiceSpec, ...]]) -> None:
-        f, row = p.fields, p.row
-        choices = lists.get(f["choice_list"]) if f["choice_list"] else None
-        if f["type"] == "single_choice" and choices is not None:
-            names = [c.name for c in choices]
-            f["type"] = _select_one_type(names, f["appearance"], f["kap_domain"])
-        if choices is not None:
-            known = {c.name for c in choices}
-            for field in ("kap_correct", "kap_desired"):
-                for name in f[field]:
-                    if name not in known:
-                        self.at(
-                            row, row.header(field),
-                            f"'{name}' is not a choice of list '{f['choice_list']}'.",
-                        )  # fmt: skip
-        if f["kap_reverse"] and f["type"] not in LIKERT_TYPES:
-            self.at(
-                row, row.header("kap_reverse"),
-                "kap_reverse is only for Likert items (4 or 5 choices, appearance likert or "
-                "kap_domain attitude).",
+    def walk(self, children: list[dict[str, Any]], parents: tuple[GroupSpec, ...], own: GroupSpec | None) -> None:
+        run: list[ItemSpec] = []
+
+        def flush(empty: bool = False) -> None:
+            if not run and not empty:
+                return
+            if own is None:
+                self.sections.append(SectionSpec(name="", items=tuple(run)))
+            else:
+                self.sections.append(SectionSpec(
+                    name=own.name, labels=own.labels, relevant=own.relevant, items=tuple(run),
+                    appearance=own.appearance, parents=parents, repeat=own.repeat, extra=own.extra,
+                ))  # fmt: skip
+            run.clear()
+
+        for c in children:
+            kind = str(c.get("type") or "")
+            if kind in _CONTAINERS:
+                if kind == "group" and (c.get("control") or {}).get("bodyless") and c.get("name") == "meta":
+                    # pyxform's own instanceID (and entities) block, where it also puts audit
+                    run.extend(filter(None, (self.item(m, own) for m in c.get("children") or []
+                                             if m.get("type") == "audit")))
+                    continue
+                flush()
+                inner = self.group(c)
+                self.walk(c.get("children") or [], parents + ((own,) if own else ()), inner)
+                continue
+            item = self.item(c, own)
+            if item is not None:
+                run.append(item)
+        flush(empty=own is not None and not children)  # an empty group stays, as written
+
+    def item(self, c: dict[str, Any], own: GroupSpec | None) -> ItemSpec | None:
+        ktype, xls_type, choice_list = _konbit_type(c, self.lists)
+        name = str(c.get("name") or "")
+        code = name
+        if code in self.codes:  # the same name in another group: pyxform allows it
+            base = f"{own.name}_{name}" if own and own.name else f"{name}_2"
+            code, n = base, 2
+            while code in self.codes:
+                n += 1
+                code = f"{base}_{n}"
+        self.codes.add(code)
+        bind = c.get("bind") or {}
+        extra = self.extra(c)
+        required_text = _str_value(bind.get("required"))
+        required = False
+        if required_text is not None:
+            value = _YES_NO.get(required_text.lower())
+            if value is None:
+                extra["required"] = required_text  # conditional required, kept as written
+            else:
+                required = value
+        parameters = c.get("parameters")
+        if isinstance(parameters, dict):
+            parameters = " ".join(f"{k}={v}" for k, v in parameters.items()) or None
+        else:
+            parameters = _str_value(parameters)
+        if choice_list is not None and choice_list not in self.lists:
+            self.lists[choice_list] = ()  # choices in a file, or built by pyxform alone
+        fields: dict[str, Any] = {
+            "code": code,
+            "type": ktype,
+            "labels": self.texts(c.get("label")),
+            "hints": self.texts(c.get("hint")),
+            "choice_list": choice_list,
+            "required": required,
+            "required_message": self.texts(bind.get("jr:requiredMsg", c.get("jr:requiredMsg"))),
+            "constraint": _relative_refs(_str_value(bind.get("constraint"))),
+            "constraint_message": self.texts(bind.get("jr:constraintMsg", c.get("jr:constraintMsg"))),
+            "relevant": _relative_refs(_str_value(bind.get("relevant"))),
+            "calculation": _str_value(bind.get("calculate")),
+            "default": _str_value(c.get("default")),
+            "appearance": _str_value((c.get("control") or {}).get("appearance")),
+            "name": name if code != name else None,
+            "xls_type": xls_type,
+            "parameters": parameters,
+            "choice_filter": _str_value(c.get("choice_filter")),
+            "extra": extra,
+        }
+        self.kap(c, fields)
+        if fields["type"] == "single_choice":
+            names = [ch.name for ch in self.lists.get(choice_list, ())]
+            fields["type"] = _select_one_type(names, fields["appearance"], fields["kap_domain"])
+        try:
+            return ItemSpec(**fields)
+        except ValueError as exc:  # pragma: no cover - the mapping above keeps to the rules
+            self.problem(c, "type", str(exc))
+            return None
+
+    def kap(self, c: dict[str, Any], fields: dict[str, Any]) -> None:
+        """The KAP columns (pyxform passes them through untouched), checked."""
+        item_type = fields["type"]
+        domain = _str_value(c.get("kap_domain"))
+        if domain is not None:
+            if domain.lower() in KAP_DOMAINS:
+                domain = domain.lower()
+                if item_type in METADATA_TYPES or item_type == "note":
+                    self.problem(c, "kap_domain", f"A {item_type} item cannot have a kap_domain.")
+            else:
+                self.problem(c, "kap_domain",
+                             f"kap_domain '{domain}' is not one of {', '.join(sorted(KAP_DOMAINS))}.")
+                domain = None
+        fields["kap_domain"] = domain
+        channel = _str_value(c.get("kap_channel"))
+        fields["kap_channel"] = channel
+        if channel is not None and domain != "exposure":
+            self.problem(c, "kap_channel", "kap_channel is only for exposure items (kap_domain exposure).")
+        names = {ch.name for ch in self.lists.get(fields["choice_list"] or "", ())}
+        for column in ("kap_correct", "kap_desired"):
+            text = _str_value(c.get(column))
+            fields[column] = tuple(text.split()) if text else ()
+            if text and item_type not in CHOICE_TYPES:
+                self.problem(c, column, f"{column} needs a select question (it names choices).")
+            for choice in fields[column]:
+                if item_type in CHOICE_TYPES and choice not in names:
+                    self.problem(c, column, f"'{choice}' is not a choice of list '{fields['choice_list']}'.")
+        for column in ("kap_reverse", "personal"):
+            text = _str_value(c.get(column))
+            value = _YES_NO.get(text.lower()) if text else False
+            if value is None:
+                self.problem(c, column, f"'{text}' is not yes or no.")
+                value = False
+            fields[column] = value
+        if fields["kap_reverse"]:
+            names_list = [ch.name for ch in self.lists.get(fields["choice_list"] or "", ())]
+            kind = _select_one_type(names_list, fields["appearance"], domain) if item_type == "single_choice" else item_type
+            if kind not in LIKERT_TYPES:
+                self.problem(c, "kap_reverse", "kap_reverse is only for Likert items (4 or 5 choices, "
+                             "appearance likert or kap_domain attitude).")
+
+
+_RE_RELATIVE = re.compile(r"\.\./([A-Za-z_][A-Za-z0-9_.-]*)")
+
+
+def _relative_refs(text: str | None) -> str | None:
+    """pyxform writes or_other's relevant as ``selected(../q, 'other')``: back to ``${q}``."""
+    if text in _BINDING_CONVERSIONS:  # pyxform writes a bare yes/TRUE/no as true()/false()
+        return _BINDING_CONVERSIONS[text]
+    if text is None or "../" not in text:
+        return text
+    return _RE_RELATIVE.sub(lambda m: "${" + m.group(1) + "}", text)
+
+
+_PYXFORM_ROW = re.compile(r"\[row\s*:\s*(\d+)\]")
+
+
+def _pyxform_problems(exc: BaseException) -> list[XLSFormProblem]:
+    """What pyxform says is wrong, by sheet, row and column where its message tells them."""
+    message = " ".join(str(exc).split()) or type(exc).__name__
+    row_match = _PYXFORM_ROW.search(message)
+    row = int(row_match.group(1)) if row_match else None
+    text = _PYXFORM_ROW.sub("", message).strip(" .:") + "."
+    low = message.lower()
+    sheet = SURVEY
+    for name in (CHOICES, SETTINGS, "external_choices", "entities"):
+        if f"sheet: '{name}'" in low or f"on the {name} sheet" in low or f"in the {name} sheet" in low \
+                or f"'{name}' sheet" in low:
+            sheet = name
+            break
+    column = None
+    col_match = re.search(r"column '([^']+)'|column header: (\S+)|the '([^']+)' value is invalid", message,
+                          re.IGNORECASE)
+    if col_match:
+        column = (col_match.group(1) or col_match.group(2) or col_match.group(3)).rstrip(".")
+    elif "list name" in low:
+        column = "type"
+    return [XLSFormProblem(sheet, row, column, text)]
+
+
+def _with_column(problem: XLSFormProblem, rows: list[dict[str, Any]]) -> XLSFormProblem:
+    """The problem with its column, found in the row pyxform names when its message does not say it."""
+    if problem.sheet == SURVEY and problem.row is None and (m := re.search(r"question type '([^']+)'", problem.message)):
+        for number, row in enumerate(rows, start=2):  # pyxform names the type, not the row
+            if str(row.get("type") or "").strip() == m.group(1):
+                return dataclasses.replace(problem, row=number, column="type")
+    if problem.column or problem.sheet != SURVEY or problem.row is None or not 2 <= problem.row < len(rows) + 2:
+        return problem
+    row = rows[problem.row - 2]
+    wanted = [f"${{{m}}}" for m in re.findall(r"\$\{([^}]*)\}", problem.message)]
+    wanted += re.findall(r"named '([^']+)'", problem.message)
+    for header, value in row.items():
+        if header == _ROW_KEY or not isinstance(value, str):
+            continue
+        if any(w in value for w in wanted):
+            return dataclasses.replace(problem, column=str(header))
+    low = problem.message.lower()
+    for header in ("calculation", "name", "label", "type"):
+        if header in low and header in row:
+            return dataclasses.replace(problem, column=header)
+    return problem
+
+
+def _file_type(data: Any, problems: list[XLSFormProblem]) -> str | None:
+    def fail(message: str) -> None:
+        problems.append(XLSFormProblem(None, None, None, message))
+
+    if not isinstance(data, bytes | bytearray | memoryview):
+        fail("Expected the bytes of an .xlsx or .xls file.")
+        return None
+    data = bytes(data)
+    if not data:
+        fail("The file is empty.")
+        return None
+    if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
+        return ".xls"
+    if not zipfile.is_zipfile(io.BytesIO(data)):
+        fail("This is not an .xlsx workbook (XLSForms must be uploaded as .xlsx or .xls).")
+        return None
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            unzipped = sum(info.file_size for info in archive.infolist())
+    except Exception:  # noqa: BLE001
+        unzipped = 0
+    if unzipped > _MAX_UNZIPPED:
+        fail("The workbook is too large to be a questionnaire.")
+        return None
+    return ".xlsx"
+
+
+def _settings(rows: list[dict[str, Any]]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in (rows[0] if rows else {}).items():
+        text = _str_value(value)
+        if text is None or key is None:
+            continue
+        norm = "_".join(str(key).split()).lower()
+        out[_SETTINGS_ALIASES.get(norm, norm)] = text
+    return out
+
+
+def _read(data: Any, title: str | None, problems: list[XLSFormProblem]) -> InstrumentSpec | None:
+    file_type = _file_type(data, problems)
+    if file_type is None:
+        return None
+    from pyxform.builder import create_survey_element_from_dict  # noqa: PLC0415
+    from pyxform.errors import PyXFormError  # noqa: PLC0415
+    from pyxform.xls2json import workbook_to_json  # noqa: PLC0415
+    from pyxform.xls2json_backends import get_xlsform  # noqa: PLC0415
+
+    pyxform_warnings: list[str] = []
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                workbook = get_xlsform(xlsform=bytes(data), file_type=file_type)
+            except PyXFormError as exc:
+                if "not recognized as a supported type" not in str(exc):
+                    raise
+                problems.append(XLSFormProblem(None, None, None, "This is not an XLSForm workbook."))
+                return None
+            except Exception as exc:  # noqa: BLE001 - not a workbook pyxform can open
+                problems.append(XLSFormProblem(
+                    None, None, None, f"The workbook could not be read ({type(exc).__name__}: {exc})."))
+                return None
+            if len(workbook.survey) > _MAX_ROWS:
+                problems.append(XLSFormProblem(SURVEY, None, None, f"More than {_MAX_ROWS} rows: not a form."))
+                return None
+            for number, row in enumerate(workbook.survey, start=2):  # pyxform's own row numbers
+                row[_ROW_KEY] = str(number)
+            for header in workbook.survey_header or []:
+                header[_ROW_KEY] = None
+            settings_rows = list(workbook.settings or [])
+            external_rows = list(workbook.external_choices or [])
+            pyxform_data = workbook_to_json(
+                workbook_dict=workbook, form_name=None,
+                fallback_form_name=workbook.fallback_form_name, default_language=None,
+                warnings=pyxform_warnings,
             )  # fmt: skip
+            survey = create_survey_element_from_dict(copy.deepcopy(pyxform_data))
+            survey.to_xml(validate=False, warnings=pyxform_warnings)
+    except Exception as exc:  # noqa: BLE001 - pyxform refuses the form: say why, store nothing
+        found = _pyxform_problems(exc)
+        rows = getattr(locals().get("workbook"), "survey", None) or []
+        problems.extend(_with_column(p, rows) for p in found)
+        return None
+
+    settings = _settings(settings_rows)
+    default_setting = settings.pop("default_language", None)
+    plain_lang = _lang_code(default_setting) if default_setting else "en"
+    settings.pop("flat", None)  # pyxform has already put the groups' relevants on their items
+    walker = _Walker(plain_lang, {}, default_setting or "default")
+    if default_setting:
+        walker.language_names.setdefault(plain_lang, default_setting)
+    for list_name, choices in (pyxform_data.get("choices") or {}).items():
+        built = []
+        for ch in choices:
+            choice_name = _str_value(ch.get("name")) or ""
+            labels = walker.texts(ch.get("label"))  # none: labelled with its name, below
+            extra: dict[str, str] = {}
+            for kind, value in (ch.get("media") or {}).items():
+                walker.translated_columns(f"media::{kind}", value, extra)
+            for key, value in ch.items():
+                if key not in _CHOICE_KEYS and not key.startswith("_") and (text := _str_value(value)) is not None:
+                    extra[key] = text
+            built.append(ChoiceSpec(choice_name, labels, extra))
+        walker.lists[str(list_name)] = tuple(built)
+    walker.walk(pyxform_data.get("children") or [], (), None)
+    problems.extend(walker.problems)
+    if not any(s.items for s in walker.sections) and not problems:
+        problems.append(XLSFormProblem(SURVEY, None, None, "The survey sheet has no questions."))
+    if problems:
+        return None
+
+    form_title = settings.pop("form_title", None)
+    form_id = settings.pop("form_id", None)
+    version = settings.pop("version", None)
+    form_title = title or form_title or form_id or "Untitled survey"
+    if form_id is None:
+        form_id = re.sub(r"[^A-Za-z0-9_]+", "_", form_title).strip("_").lower() or "survey"
+    languages = tuple(walker.languages)
+    if default_setting or plain_lang in languages or not languages:
+        default_language = plain_lang
+    else:  # only "label::X" columns and no setting: the first language is the default
+        default_language = languages[0]
+    sections, lists = tuple(walker.sections), walker.lists
+    lists = {n: tuple(c if c.labels else dataclasses.replace(c, labels={default_language: c.name}) for c in ch)
+             for n, ch in lists.items()}
+    external = _external_choices(external_rows)
+    names = dict(walker.language_names)
+    for code in (*languages, default_language):
+        names.setdefault(code, f"{LANGUAGE_NAMES.get(code, code)} ({code})")
+    used = set(languages) | {default_language}
+    return InstrumentSpec(
+        title=form_title, form_id=form_id, version=version, default_language=default_language,
+        languages=languages, sections=sections, choice_lists=dict(lists), settings=settings,
+        language_names={k: v for k, v in names.items() if k in used}, external_choices=external,
+    )  # fmt: skip
+
+
+def _external_choices(rows: list[dict[str, Any]]) -> dict[str, tuple[ChoiceSpec, ...]]:
+    """The external_choices sheet (select_one_external), kept as written to be written back."""
+    out: dict[str, list[ChoiceSpec]] = {}
+    for row in rows:
+        cells = {str(k): t for k, v in row.items() if k and (t := _str_value(v)) is not None}
+        keyed = {"_".join(k.split()).lower(): k for k in cells}
+        list_name = cells.pop(keyed.get("list_name", ""), None)
+        name = cells.pop(keyed.get("name", ""), None)
+        if list_name is None or name is None:
+            continue
+        label_key = keyed.get("label")
+        labels = {"": cells.pop(label_key)} if label_key in cells else {}
+        out.setdefault(list_name, []).append(ChoiceSpec(name, labels, cells))
+    return {k: tuple(v) for k, v in out.items()}
 
 
 def read_xlsform(data: bytes, *, title: str | None = None) -> InstrumentSpec:
-    """Read an ``.xlsx`` XLSForm into a spec.
+    """Read an ``.xlsx`` (or ``.xls``) XLSForm into a spec.
 
     ``title``, when given, replaces the form's own ``form_title``. Raises
     :class:`XLSFormError` listing every problem; no other exception escapes.
     """
-    reader = _Reader()
+    problems: list[XLSFormProblem] = []
     try:
-        spec = reader.read(data, title)
+        spec = _read(data, title, problems)
     except Exception as exc:  # noqa: BLE001 - a bug here must still read as a refusal
-        message = f"The form could not be read ({type(exc).__name__}: {exc})."
-        reader.problem(None, None, None, message)
+        problems.append(XLSFormProblem(None, None, None,
+                                       f"The form could not be read ({type(exc).__name__}: {exc})."))
         spec = None
     if spec is None:
-        if not reader.problems:  # pragma: no cover - defensive
-            reader.problem(None, None, None, "The form could not be read.")
-        raise XLSFormError(_ordered(reader.problems))
+        if not problems:  # pragma: no cover - defensive
+            problems.append(XLSFormProblem(None, None, None, "The form could not be read."))
+        raise XLSFormError(_ordered(problems))
     return spec
 
 
@@ -1164,22 +808,45 @@ def write_xlsform(spec: InstrumentSpec) -> bytes:
         return {f"{field}::{tokens[code]}": text for code, text in values.items()}
 
     rows: list[dict[str, str | None]] = []
+    extra_headers: dict[str, None] = {}  # other columns, in the order first met
+
+    def with_extra(row: dict[str, str | None], extra: dict[str, str]) -> dict[str, str | None]:
+        for header, value in extra.items():
+            if header == "type":
+                continue
+            if header not in row or row[header] is None:
+                row[header] = value
+                if header not in _OWN_HEADERS:
+                    extra_headers.setdefault(header)
+        return row
+
+    open_groups: list[GroupSpec] = []
     for section in spec.sections:
-        if not section.implicit:
-            rows.append({
-                "type": "begin group", "name": section.name, **texts("label", section.labels),
-                "relevant": section.relevant, "appearance": section.appearance,
-            })  # fmt: skip
+        path = list(section.path)
+        common = 0
+        while common < len(open_groups) and common < len(path) and open_groups[common] == path[common]:
+            common += 1  # a section after a subgroup goes on in the group around it
+        for group in reversed(open_groups[common:]):
+            rows.append({"type": _end_type(group)})
+        del open_groups[common:]
+        for group in path[common:]:
+            rows.append(with_extra({
+                "type": _begin_type(group), "name": group.name, **texts("label", group.labels),
+                "relevant": group.relevant, "appearance": group.appearance,
+            }, group.extra))  # fmt: skip
+            open_groups.append(group)
         for it in section.items:
             row: dict[str, str | None] = {
                 "type": _xls_type(it),
-                "name": it.code,
-                "required": "yes" if it.required else None,
+                "name": it.xls_name,
+                "required": "yes" if it.required else it.extra.get("required"),
                 "constraint": it.constraint,
                 "relevant": it.relevant,
                 "calculation": it.calculation,
                 "default": it.default,
                 "appearance": appearances[it.code],
+                "parameters": it.parameters,
+                "choice_filter": it.choice_filter,
                 "kap_domain": it.kap_domain,
                 "kap_correct": " ".join(it.kap_correct) or None,
                 "kap_reverse": "yes" if it.kap_reverse else None,
@@ -1189,9 +856,9 @@ def write_xlsform(spec: InstrumentSpec) -> bytes:
             }
             for field, attr in _TEXT_COLUMNS:
                 row.update(texts(field, getattr(it, attr)))
-            rows.append(row)
-        if not section.implicit:
-            rows.append({"type": "end group"})
+            rows.append(with_extra(row, it.extra))
+    for group in reversed(open_groups):
+        rows.append({"type": _end_type(group)})
 
     def translated(field: str) -> list[str]:
         headers = [f"{field}::{tokens[code]}" for code in languages]
@@ -1203,8 +870,9 @@ def write_xlsform(spec: InstrumentSpec) -> bytes:
     headers = [
         "type", "name", *translated("label"), *translated("hint"), *plain("required"),
         *translated("required_message"), *plain("constraint"), *translated("constraint_message"),
-        *plain("relevant", "calculation", "default", "appearance", "kap_domain", "kap_correct",
-               "kap_reverse", "kap_desired", "kap_channel", "personal"),
+        *plain("relevant", "calculation", "default", "appearance", "parameters", "choice_filter",
+               "kap_domain", "kap_correct", "kap_reverse", "kap_desired", "kap_channel", "personal"),
+        *extra_headers,
     ]  # fmt: skip
 
     wb = openpyxl.Workbook()
@@ -1212,13 +880,23 @@ def write_xlsform(spec: InstrumentSpec) -> bytes:
     survey.title = SURVEY
     _put_rows(survey, [headers, *([r.get(h) for h in headers] for r in rows)])
 
+    choice_extra = list(dict.fromkeys(k for options in spec.choice_lists.values() for o in options for k in o.extra))
     choice_rows: list[list[str | None]] = [
-        ["list_name", "name", *(f"label::{tokens[c]}" for c in languages)]
+        ["list_name", "name", *(f"label::{tokens[c]}" for c in languages), *choice_extra]
     ]
     for list_name, options in spec.choice_lists.items():
         for option in options:
-            choice_rows.append([list_name, option.name, *(option.labels.get(c) for c in languages)])
+            choice_rows.append([list_name, option.name, *(option.labels.get(c) for c in languages),
+                                *(option.extra.get(k) for k in choice_extra)])
     _put_rows(wb.create_sheet(CHOICES), choice_rows)
+    if spec.external_choices:
+        columns = list(dict.fromkeys(k for ch in spec.external_choices.values() for c in ch for k in c.extra))
+        ext_rows: list[list[str | None]] = [["list_name", "name", "label", *columns]]
+        for list_name, options in spec.external_choices.items():
+            for option in options:
+                ext_rows.append([list_name, option.name, option.labels.get(""),
+                                 *(option.extra.get(k) for k in columns)])
+        _put_rows(wb.create_sheet("external_choices"), ext_rows)
 
     settings = {"form_title": spec.title, "form_id": spec.form_id, "version": spec.version,
                 "default_language": _language_token(spec, spec.default_language)}  # fmt: skip
@@ -1241,7 +919,27 @@ def _put_rows(ws: Any, rows: list[list[str | None]]) -> None:
                 cell.data_type = "s"  # text, not a formula
 
 
+_OWN_HEADERS = {"type", "name", "required", "constraint", "relevant", "calculation", "default",
+                "appearance", "parameters", "choice_filter", *_KAP_COLUMNS}
+
+
+def _begin_type(group: GroupSpec) -> str:
+    if "type" in group.extra:
+        return group.extra["type"]
+    return "begin repeat" if group.repeat else "begin group"
+
+
+def _end_type(group: GroupSpec) -> str:
+    if "type" in group.extra:
+        return "end loop"
+    return "end repeat" if group.repeat else "end group"
+
+
 def _xls_type(it: ItemSpec) -> str:
+    if it.xls_type:
+        return it.xls_type
+    if it.type == "rank":
+        return f"rank {it.choice_list}"
     if it.type == "multiple_choice":
         return f"select_multiple {it.choice_list}"
     if it.type in CHOICE_TYPES:

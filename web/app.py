@@ -6,54 +6,28 @@ import gc
 import logging
 from collections.abc import Iterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import anyio.to_thread
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.routing import APIRoute
-from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
+from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
 
-from .charts import plotly_css, plotly_js, plotly_version
+from .assets import StaticAssets, get_index
 from .db import WORKER_THREADS, check_schema, make_engine
-from .errors import install_error_handlers
+from .errors import document_errors, install_error_handlers
 from .middleware import BodySizeLimit, ConcurrencyLimit, SecurityHeaders
+from .i18n import LocaleMiddleware
+from .nul import RefuseNulText
 from .settings import Settings, get_settings
 
 __all__ = ["create_app", "iter_routes"]
 
-STATIC_DIR = Path(__file__).parent / "static"
 log = logging.getLogger("konbit.web")
-
-
-class CachedStatic(StaticFiles):
-    """Static files with a day of caching: field offices are on slow links."""
-
-    def file_response(self, *args, **kwargs):  # type: ignore[override]
-        response = super().file_response(*args, **kwargs)
-        response.headers.setdefault("Cache-Control", "public, max-age=86400")
-        return response
-
-
-def _asset(request: Request, body: bytes, media_type: str, etag: str, gzipped: bytes | None = None) -> Response:
-    """A generated asset, cached a week and revalidated by ETag; gzipped for browsers that accept it."""
-    headers = {"Cache-Control": "public, max-age=604800", "ETag": etag, "Vary": "Accept-Encoding"}
-    if request.headers.get("if-none-match") == etag:
-        return Response(status_code=304, headers=headers)
-    if gzipped is not None and "gzip" in request.headers.get("accept-encoding", ""):
-        return Response(gzipped, media_type=media_type, headers={**headers, "Content-Encoding": "gzip"})
-    return Response(body, media_type=media_type, headers=headers)
-
-
-def _plotly_js(request: Request) -> Response:
-    """plotly.js from the ``plotly`` package (MIT)."""
-    body, gzipped, version = plotly_js()
-    return _asset(request, body, "text/javascript", f'"plotly.js-{version}"', gzipped)
-
-
-def _plotly_css(request: Request) -> Response:
-    """plotly.js's style rules as a stylesheet (the CSP refuses the inline one it would write)."""
-    return _asset(request, plotly_css()[0].encode(), "text/css", f'"plotly.css-{plotly_version()}"')
+#: Compressed already (spreadsheets and documents are zip files) or binary: sent as they are.
+NOT_GZIPPED = (*DEFAULT_EXCLUDED_CONTENT_TYPES, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+               "application/vnd.openxmlformats-officedocument.wordprocessingml.document", "application/pdf",
+               "application/octet-stream", "application/x-spss-sav", "application/x-stata-dta")
 
 
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None, check_db: bool = True) -> FastAPI:
@@ -88,23 +62,31 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.engine = engine
 
     from .routes import (  # noqa: PLC0415
-        account, analysis, audit, auth, campaigns, collect, content, docs, health, home, survey_data, surveys, users,
+        account, analysis, audit, auth, campaign_sheets, campaigns, collect, content, deliveries, deliveries_hooks, docs,
+        dashboards, frames, health, home, language, openrosa, survey_data, surveys, trainings, users,
     )
 
-    modules = (surveys, auth, health, home, account, users, audit, docs, content, collect, survey_data, analysis, campaigns)
+    modules = (surveys, auth, health, home, account, users, audit, docs, content, collect, survey_data, analysis, campaigns,
+               campaign_sheets, deliveries, deliveries_hooks, trainings, frames, language, dashboards, openrosa)
     # FastAPI tries routes in order, so the JSON API (phones sending interviews: the busiest routes)
     # comes first, the surveys API first of all; no page path starts with /api.
     routers = [router for module in modules for router in module.routers]
     app.state.routers = sorted(routers, key=lambda router: not router.prefix.startswith("/api"))
     for router in app.state.routers:
         app.include_router(router)
-    app.add_api_route("/static/vendor/plotly/plotly.min.js", _plotly_js, include_in_schema=False)
-    app.add_api_route("/static/vendor/plotly/plotly.css", _plotly_css, include_in_schema=False)
-    app.mount("/static", CachedStatic(directory=STATIC_DIR), name="static")
+    # Hashed names cached for good, compressed once (web.assets); read when the first app is made.
+    app.mount("/static", StaticAssets(get_index()), name="static")
     install_error_handlers(app)
+    app.add_exception_handler(openrosa.OpenRosaError, openrosa.openrosa_error)  # answers ODK Collect understands
+    document_errors(app)
+    app.add_middleware(RefuseNulText)  # innermost: the body it reads is already capped
+    app.add_middleware(LocaleMiddleware)
     app.add_middleware(ConcurrencyLimit, limit=WORKER_THREADS)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)
+    # Pages, fragments, JSON and CSV exports gzipped on the way out (streams flushed chunk by chunk;
+    # event streams and what is compressed already, the static assets, pass untouched).
+    app.add_middleware(GZipMiddleware, minimum_size=500, compresslevel=6, exclude_content_types=NOT_GZIPPED)
     return app
 
 

@@ -5,7 +5,7 @@ Pure functions (no session, no request): each takes the dict that
 dict (``{"data": [...], "layout": {...}}``), built and checked by ``plotly.graph_objects``,
 or None when the report has nothing to draw. The page puts each one in a JSON data island
 (``|tojson``: escaped, never executed) and ``static/js/charts.js`` draws it with the
-plotly.js that the app itself serves (:func:`plotly_js`), so no script is inline and
+plotly.js that the app itself serves (:data:`PLOTLY_JS`), so no script is inline and
 nothing comes from a CDN.
 
 Every estimate is drawn with its 95% confidence interval, as the tables beside the charts
@@ -25,7 +25,7 @@ from typing import Any
 from audiences.segments import segment_label
 
 __all__ = [
-    "PLOTLY_JS", "did_figure", "domain_figure", "exposure_figure", "group_figure", "plotly_css", "plotly_js",
+    "PLOTLY_JS", "PLOTLY_TRACES", "plotly_js_text", "did_figure", "domain_figure", "exposure_figure", "group_figure", "plotly_css",
     "plotly_version", "report_figures",
 ]
 
@@ -34,33 +34,27 @@ DOMAIN_COLOURS = {"knowledge": "#1f6f8b", "attitude": "#c8553d", "practice": "#2
 FONT = {"family": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", "size": 13}
 
 
-def _plotly_dir() -> Path:
-    import plotly  # noqa: PLC0415 - only where a chart is made or plotly.js served
-
-    return Path(plotly.__file__).resolve().parent / "package_data"
-
-
-#: The plotly.js bundle inside the ``plotly`` Python package (MIT): the version plotly.py's figures are made for.
-PLOTLY_JS = "plotly.min.js"
+#: The plotly.js bundle the app serves: the partial "basic" bundle (bar, scatter, pie; MIT),
+#: vendored from npm with the version of plotly.py's own (web/static/vendor/README.md). Every
+#: figure here is bar or scatter, with error bars: a full bundle would be four times larger.
+PLOTLY_JS = "vendor/plotly/plotly-basic.min.js"
+#: The trace types that bundle draws: a figure of any other type would stay blank.
+PLOTLY_TRACES = frozenset({"bar", "scatter", "pie"})
 
 
 @cache
 def _bundle() -> bytes:
-    return (_plotly_dir() / PLOTLY_JS).read_bytes()
+    return (Path(__file__).parent / "static" / PLOTLY_JS).read_bytes()
 
 
-@cache
-def plotly_js() -> tuple[bytes, bytes, str]:
-    """(plotly.min.js, the same gzipped, its version) read once: 4.8 MB, 1.4 MB on the wire."""
-    import gzip  # noqa: PLC0415
-
-    body = _bundle()
-    return body, gzip.compress(body, compresslevel=6, mtime=0), plotly_version()
+def plotly_js_text() -> str:
+    """The vendored plotly.js bundle as text, for a report that carries its own copy."""
+    return _bundle().decode("utf-8")
 
 
 def plotly_version() -> str:
     """The bundle's version, from its banner."""
-    found = re.search(rb"plotly\.js v([0-9][0-9.]*)", _bundle()[:400])
+    found = re.search(rb"plotly\.js (?:\([^)]*\) )?v([0-9][0-9.]*)", _bundle()[:400])
     return found.group(1).decode() if found else "unknown"
 
 
@@ -79,7 +73,7 @@ def plotly_css() -> tuple[str, tuple[str, ...]]:
     puts empty elements with those ids. Both are read from the bundle itself, so they follow
     the plotly version installed.
     """
-    source = _bundle().decode()  # not plotly_js(): the report page needs no gzip
+    source = _bundle().decode()
     start = source.find('{"X,X div"')
     rules: list[str] = []
     if start >= 0:
@@ -214,8 +208,23 @@ def exposure_figure(report: Mapping[str, Any]) -> dict[str, Any] | None:
                           "yaxis": {"range": [0, 100], "title": {"text": "score"}}})
 
 
+def knowledge_figure(report: Mapping[str, Any], segment_names: Mapping[str, str] | None = None) -> dict[str, Any] | None:
+    """Good, moderate and poor knowledge by wave, overall and per group: the dashboard's chart."""
+    from web.dashboards.figures import knowledge_levels_chart  # noqa: PLC0415 - that package imports this one
+
+    levels = report.get("knowledge_levels")
+    if not levels:
+        return None
+    names = segment_names or {}
+    groups = [{**g, "label": names.get(g["value"], g["value"]) if report.get("by") == "segment" else g["value"]}
+              for g in levels.get("groups") or []]
+    chart = knowledge_levels_chart({"baseline": report.get("baseline"), "endline": report.get("endline"),
+                                    "knowledge_levels": {**levels, "groups": groups}})
+    return None if chart is None else chart["figure"]
+
+
 def report_figures(report: Mapping[str, Any], segment_names: Mapping[str, str] | None = None) -> dict[str, dict[str, Any]]:
     """Every chart the report has data for, by name, in page order (segment codes named from ``segment_names``)."""
     made = {"domains": domain_figure(report), "groups": group_figure(report, segment_names), "did": did_figure(report),
-            "exposure": exposure_figure(report)}
+            "knowledge": knowledge_figure(report, segment_names), "exposure": exposure_figure(report)}
     return {name: fig for name, fig in made.items() if fig is not None}

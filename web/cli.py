@@ -88,15 +88,28 @@ def serve(
     port: int = typer.Option(8000, help="Port to listen on."),
     workers: int = typer.Option(1, min=1, max=64, help="Worker processes (use about one per core on a server)."),
     log_level: str = typer.Option("info", help="critical, error, warning, info or debug."),
+    with_scheduler: bool = typer.Option(False, "--with-scheduler",
+                                        help="Also run the delivery scheduler and one dispatch worker (single machine)."),
 ) -> None:
     """Serve the web app and the API."""
-    import uvicorn  # noqa: PLC0415
-
-    from .app import create_app  # noqa: PLC0415
+    import contextlib  # noqa: PLC0415
 
     settings = _settings()
     engine = _checked_engine()
     typer.echo(f"Konbit on http://{host}:{port}  (database: {engine.url.get_backend_name()}, workers: {workers})")
+    if with_scheduler:
+        from .cli_delivery import Embedded  # noqa: PLC0415
+
+        embedded = Embedded(engine, settings)
+    with embedded if with_scheduler else contextlib.nullcontext():
+        _serve(settings, engine, host, port, workers, log_level)
+
+
+def _serve(settings, engine, host: str, port: int, workers: int, log_level: str) -> None:
+    import uvicorn  # noqa: PLC0415
+
+    from .app import create_app  # noqa: PLC0415
+
     if workers == 1:
         uvicorn.run(create_app(settings, engine=engine), host=host, port=port, proxy_headers=True, log_level=log_level)
     else:  # each worker process builds its own app and engine from the same KONBIT_* settings
@@ -179,9 +192,12 @@ def demo(
         typer.echo(line)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    app()
-
-
 from . import cli_analysis  # noqa: E402,F401  (registers `konbit analyze` and `konbit power`)
 from . import cli_survey_data  # noqa: E402,F401  (registers `konbit surveys import-responses`)
+from . import cli_backup  # noqa: E402,F401  (registers `konbit backup` and `konbit restore`)
+from . import cli_delivery  # noqa: E402,F401  (registers `konbit scheduler` and `konbit worker`)
+
+if __name__ == "__main__":  # `python -m web.cli`: the commands above register on the module `web.cli`, not `__main__`
+    from web.cli import app as _registered
+
+    _registered()

@@ -9,6 +9,7 @@ import sys
 import typer
 
 from .cli import _checked_engine, app
+from .exports_safe import safe_row
 
 
 def _csv_rows(report: dict):
@@ -37,6 +38,8 @@ def analyze(
     correction: str = typer.Option("holm", help="holm or bh."),
     format: str = typer.Option("json", "--format", help="json or csv."),
     language: str = typer.Option("en", help="Language of the item labels."),
+    lonely_psu: str = typer.Option("adjust", "--lonely-psu",
+                                   help="Strata with a single cluster: adjust, average, remove, certainty or fail."),
 ) -> None:
     """The KAP-shift report between two waves (the same as GET /api/v1/surveys/ID/analysis)."""
     from sqlmodel import Session  # noqa: PLC0415
@@ -49,7 +52,7 @@ def analyze(
     with Session(_checked_engine()) as session:
         try:
             report = get_report(session=session, survey_id=survey_id, baseline=baseline, endline=endline, by=by,
-                                correction=correction, language=language)
+                                correction=correction, language=language, lonely_psu=lonely_psu)
         except AnalysisRequestError as err:
             typer.echo(f"{err.field}: {err.message}", err=True)
             raise typer.Exit(2) from None
@@ -58,7 +61,7 @@ def analyze(
         json.dump(report, sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
     else:
-        csv.writer(sys.stdout).writerows(_csv_rows(report))
+        csv.writer(sys.stdout).writerows(safe_row(r) for r in _csv_rows(report))
 
 
 @app.command()

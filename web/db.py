@@ -9,6 +9,7 @@ migrations serve both.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import sqlite3
 import threading
@@ -20,7 +21,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import bindparam, event, inspect, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, SQLModel, create_engine
 
@@ -143,9 +144,15 @@ class _Connection(sqlite3.Connection):
             self._after()
 
     def _before(self, sql: str) -> None:
-        if self._write_lock is not None and not self._holding and sql.lstrip()[:15].upper().startswith(_WRITES):
+        head = sql.lstrip()[:15].upper()
+        if self._write_lock is not None and not self._holding and head.startswith(_WRITES):
             # Already in a transaction: it may have written unnoticed and hold SQLite's lock, so only try.
             self._holding = self._write_lock.acquire(wait=not self.in_transaction)
+        if head.startswith("SAVEPOINT") and not self.in_transaction:
+            # sqlite3 opens a transaction only before a write, and SQLAlchemy's SAVEPOINT may come
+            # first; an outermost SAVEPOINT is a transaction of its own, which its RELEASE commits,
+            # so "savepoint.commit()" would commit the session's work so far. Open it first.
+            sqlite3.Connection.cursor(self).execute("BEGIN")
 
     def _after(self) -> None:
         if self._holding and not self.in_transaction:
@@ -274,12 +281,18 @@ def alembic_config(url: str | None = None) -> Config:
     return cfg
 
 
-def schema_revisions(engine: Engine) -> tuple[str | None, str]:
-    """Return (the database's current revision, the code's head revision)."""
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    with engine.connect() as conn:
-        current = MigrationContext.configure(conn).get_current_revision()
-    return current, head or ""
+@functools.cache
+def code_head() -> str:
+    """The code's head revision: read from the migration scripts once a process (they ship with it)."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head() or ""
+
+
+def schema_revisions(engine: Engine, conn: Connection | None = None) -> tuple[str | None, str]:
+    """Return (the database's current revision, the code's head revision), on ``conn`` if given."""
+    if conn is not None:
+        return MigrationContext.configure(conn).get_current_revision(), code_head()
+    with engine.connect() as own:
+        return MigrationContext.configure(own).get_current_revision(), code_head()
 
 
 def check_schema(engine: Engine) -> str:

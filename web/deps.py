@@ -19,14 +19,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Query, Request
 from itsdangerous import BadSignature, Signer
+from pydantic import BeforeValidator, Field
 from sqlmodel import Session
 
 from .accounts.models import AuthSession, User
 from .accounts.permissions import PERMISSIONS, allowed
 from .accounts.service import resolve_token
 from .db import session_scope
+from .i18n import N_
 
 __all__ = [
     "Allow",
@@ -180,8 +182,17 @@ def Allow(permission: str) -> Any:  # noqa: N802 - reads as a declaration
         if auth.via == "cookie" and request.method in UNSAFE_METHODS:
             await verify_csrf(request, auth.row.csrf_token)
         if not allowed(auth.user.role, permission):
-            raise HTTPException(status_code=403, detail="Your role does not allow this.")
+            raise HTTPException(status_code=403, detail=N_("Your role does not allow this."))
         return auth.user
 
     check.permission = permission  # type: ignore[attr-defined]
     return Depends(check)
+
+
+def _blank_is_none(value: Any) -> Any:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+#: An optional id in a query string, as a filter form sends it: its "All" option is ``name=``,
+#: which means no filter, not a 422 (HTMX swaps the answer in place of the page part).
+OptionalIdQuery = Annotated[Annotated[int, Field(ge=1, le=2**31 - 1)] | None, BeforeValidator(_blank_is_none), Query()]

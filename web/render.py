@@ -14,8 +14,12 @@ from urllib.parse import quote
 from fastapi import Request, Response
 from jinja2_fragments.fastapi import Jinja2Blocks
 
+from . import i18n
 from .accounts.permissions import allowed
+from .assets import static_url
+from .charts import plotly_css
 from .deps import CSRF_COOKIE, csrf_token, sign_cookie
+from .i18n import N_
 
 __all__ = ["NAVIGATION", "flash", "is_htmx", "redirect", "render", "templates"]
 
@@ -25,17 +29,51 @@ FLASH_COOKIE = "konbit_flash"
 
 # (label, path, permission): what the navigation offers, filtered by the user's role.
 NAVIGATION: list[tuple[str, str, str]] = [
-    ("Home", "/", "home.view"),
-    ("Campaigns", "/campaigns", "campaign.view"),
-    ("Content", "/content", "content.view"),
-    ("Surveys", "/surveys", "surveys.view"),
-    ("Collect", "/collect", "surveys.collect"),
-    ("Review", "/review", "surveys.review"),
-    ("Analysis", "/analysis", "analysis.view"),
-    ("Users", "/users", "users.view"),
-    ("Audit log", "/audit", "audit.view"),
-    ("My account", "/account", "account.manage_own"),
+    (N_("Home"), "/", "home.view"),
+    (N_("Campaigns"), "/campaigns", "campaign.view"),
+    (N_("Content"), "/content", "content.view"),
+    (N_("Surveys"), "/surveys", "surveys.view"),
+    (N_("Collect"), "/collect", "surveys.collect"),
+    (N_("Review"), "/review", "surveys.review"),
+    (N_("Content review"), "/content/review", "content.approve"),
+    (N_("Analysis"), "/analysis", "analysis.view"),
+    (N_("Users"), "/users", "users.view"),
+    (N_("Audit log"), "/audit", "audit.view"),
+    (N_("My account"), "/account", "account.manage_own"),
 ]
+
+
+#: Seconds a user's menu counts are kept before they are counted again.
+MENU_COUNTS_TTL = 20.0
+
+
+def _menu_counts(request: Request, user: Any) -> dict[str, int]:
+    """How many items wait behind each menu entry for ``user``, counted at most every MENU_COUNTS_TTL seconds.
+
+    Counted on a session of its own (the page's may be mid-transaction). The menu is a convenience: a
+    failure to count leaves the badges out rather than failing the page.
+    """
+    import time  # noqa: PLC0415
+
+    from sqlmodel import Session  # noqa: PLC0415
+
+    from .dashboards.home import menu_counts  # noqa: PLC0415
+
+    cache = request.app.state._state.setdefault("menu_counts", {})
+    key = (user.id, user.role.value)
+    hit = cache.get(key)
+    now = time.monotonic()
+    if hit and now - hit[0] < MENU_COUNTS_TTL:
+        return hit[1]
+    try:
+        with Session(request.app.state.engine) as session:
+            counts = menu_counts(session=session, user=user)
+    except Exception:  # noqa: BLE001 - see the docstring
+        counts = {}
+    if len(cache) > 10_000:
+        cache.clear()
+    cache[key] = (now, counts)
+    return counts
 
 
 def _format_dt(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
@@ -44,6 +82,17 @@ def _format_dt(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
 
 templates.env.filters["dt"] = _format_dt
 templates.env.globals["allowed"] = allowed
+# gettext in templates: {{ _("Log in") }}, {% trans %}; the language is the request's (web.i18n).
+templates.env.add_extension("jinja2.ext.i18n")
+templates.env.install_gettext_callables(  # type: ignore[attr-defined]
+    lambda message: i18n.translations(i18n.current_locale()).gettext(message),
+    lambda singular, plural, n: i18n.translations(i18n.current_locale()).ngettext(singular, plural, n),
+    newstyle=True,
+)
+templates.env.globals.update(current_locale=i18n.current_locale, language_names=i18n.LANGUAGE_NAMES)
+templates.env.filters.update(num=i18n.format_number, pct=i18n.format_pct, when=i18n.format_when)
+templates.env.globals["static_url"] = static_url
+templates.env.globals["plotly_style_blocks"] = lambda: plotly_css()[1]  # for _charts_head.html
 
 
 def is_htmx(request: Request) -> bool:
@@ -99,9 +148,11 @@ def render(
     ctx: dict[str, Any] = {
         "user": user,
         "csrf_token": csrf_token(request),
-        "nav": [(label, path) for label, path, perm in NAVIGATION if user is not None and allowed(user.role, perm)],
+        "nav": [(i18n.gettext(label), path) for label, path, perm in NAVIGATION if user is not None and allowed(user.role, perm)],
         "flash": _pop_flash(request),
+        "nav_counts": _menu_counts(request, user) if user is not None and not (block and is_htmx(request)) else {},
         "path": request.url.path,
+        "here": request.url.path,  # where the language switcher comes back to
     }
     ctx.update(context or {})
     kwargs: dict[str, Any] = {}

@@ -41,6 +41,19 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
     # Run the delivery scheduler inside `konbit serve` (single-machine default).
     embedded_scheduler: bool = True
+    # Delivery (campaign.jobs, campaign.dispatch): the scheduler's tick and leadership lease, how
+    # late a missed occurrence may still be sent, the workers' claim lease, retries and timeout.
+    scheduler_tick_seconds: float = Field(default=15.0, ge=0.1, le=600)
+    scheduler_lease_seconds: float = Field(default=45.0, ge=1, le=3600)
+    delivery_grace_seconds: int = Field(default=2 * 3600, ge=0, le=30 * 86400)
+    delivery_lease_seconds: float = Field(default=60.0, ge=1, le=3600)
+    delivery_max_attempts: int = Field(default=5, ge=1, le=50)
+    delivery_backoff_seconds: float = Field(default=30.0, ge=0.01, le=86400)
+    delivery_timeout_seconds: float = Field(default=10.0, ge=0.1, le=300)
+    # The address gateways and mail readers reach Konbit at (https://konbit.example.org): the delivery
+    # receipts webhook and e-mails' one-click unsubscribe links are built on it. Empty: none is sent.
+    public_url: str = Field(default="", max_length=200, pattern=r"^(https?://[^\s/]+(/[^\s]*)?)?$")
+    delivery_batch: int = Field(default=200, ge=1, le=10_000)
     # Behind a TLS-terminating proxy set this so cookies get the Secure flag.
     https: bool = False
 

@@ -123,39 +123,48 @@ class EffectSize:
 # ----------------------------------------------------------------- helpers
 
 
+def _show(value) -> str:
+    """``repr`` of a value for a message, a numpy scalar as the plain Python value
+    (``2.5``, not ``np.float64(2.5)``)."""
+    item = getattr(value, "item", None)
+    if callable(item) and getattr(value, "ndim", None) == 0:
+        value = item()
+    return repr(value)
+
+
 def _check_conf_level(conf_level: float, name: str = "conf_level") -> float:
     if isinstance(conf_level, bool) or not isinstance(conf_level, numbers.Real):
-        raise ValueError(f"{name} must be a number strictly between 0 and 1, got {conf_level!r}")
+        raise ValueError(f"{name} must be a number strictly between 0 and 1, got {_show(conf_level)}")
     conf_level = float(conf_level)
     if not 0.0 < conf_level < 1.0:
-        raise ValueError(f"{name} must be strictly between 0 and 1, got {conf_level!r}")
+        raise ValueError(f"{name} must be strictly between 0 and 1, got {_show(conf_level)}")
     return conf_level
 
 
 def _check_probability(p: float, name: str, *, open_interval: bool = False) -> float:
     if isinstance(p, bool) or not isinstance(p, numbers.Real) or not math.isfinite(float(p)):
-        raise ValueError(f"{name} must be a finite number in [0, 1], got {p!r}")
+        raise ValueError(f"{name} must be a finite number in [0, 1], got {_show(p)}")
     p = float(p)
     if open_interval:
         if not 0.0 < p < 1.0:
-            raise ValueError(f"{name} must be strictly between 0 and 1, got {p!r}")
+            raise ValueError(f"{name} must be strictly between 0 and 1, got {_show(p)}")
     elif not 0.0 <= p <= 1.0:
-        raise ValueError(f"{name} must be in [0, 1], got {p!r}")
+        raise ValueError(f"{name} must be in [0, 1], got {_show(p)}")
     return p
 
 
 def _as_count(value, name: str) -> int:
     """A non-negative integer count (ints, numpy ints or integral floats)."""
     if isinstance(value, bool):
-        raise ValueError(f"{name} must be a non-negative integer count, got {value!r}")
+        raise ValueError(f"{name} must be a non-negative integer count, got {_show(value)}")
     if isinstance(value, numbers.Integral):
         out = int(value)
     elif isinstance(value, numbers.Real) and math.isfinite(float(value)) and float(value).is_integer():
         out = int(value)
     else:
-        raise ValueError(f"{name} must be a non-negative integer count, got {value!r}")
+        raise ValueError(f"{name} must be a non-negative integer count, got {_show(value)}")
     if out < 0:
-        raise ValueError(f"{name} must be a non-negative integer count, got {value!r}")
+        raise ValueError(f"{name} must be a non-negative integer count, got {_show(value)}")
     return out
 
 

@@ -50,6 +50,7 @@ import numpy as np
 from scipy import special
 
 __all__ = [
+    "LONELY_PSU_OPTIONS",
     "CellSums",
     "Design",
     "SvyMean",
@@ -72,6 +73,8 @@ _CERTAINTY_TOL = 1e-7
 # Non-negative integer labels below this are used directly as codes, with no
 # sort (np.unique), which matters on 10^5-10^6 rows.
 _MAX_DIRECT_CODES = 64
+#: R's ``options(survey.lonely.psu = ...)`` values, R's default first.
+LONELY_PSU_OPTIONS = ("fail", "remove", "adjust", "average", "certainty")
 
 
 # ---------------------------------------------------------------------------
@@ -104,6 +107,14 @@ class Design:
         as in R: either the number of PSUs in the stratum's population (all
         values >= 1, and at least one > 1) or the first-stage sampling
         fraction (all values in (0, 1]). Default: sampling with replacement.
+    lonely_psu : {"fail", "remove", "adjust", "average", "certainty"}, default "fail"
+        What to do with a stratum that has a single PSU (a "lonely" PSU), as
+        R's ``options(survey.lonely.psu = ...)``; see Notes. R's default is
+        ``"fail"``.
+    adjust_domain_lonely : bool, default False
+        As R's ``options(survey.adjust.domain.lonely = TRUE)``: also apply
+        ``"adjust"`` or ``"average"`` to a stratum that has several PSUs in
+        the design but only one with rows of the domain being estimated.
 
     Attributes
     ----------
@@ -138,10 +149,39 @@ class Design:
     where :math:`z_{hi}` is the total of :math:`z` over PSU :math:`i` of
     stratum :math:`h`, :math:`n_h` the number of PSUs of stratum :math:`h`
     and :math:`f_h` its first-stage sampling fraction (0 without ``fpc``).
-    A stratum with a single PSU has no variance estimate; R's default
-    (``options(survey.lonely.psu = "fail")``) is an error, here the estimate
-    comes back with ``ok=False``. A stratum sampled completely (``f_h = 1``)
-    contributes nothing, as in R.
+    A stratum sampled completely (``f_h = 1``) contributes nothing, as in R.
+
+    A stratum with a single PSU (not sampled completely) has no variance
+    estimate of its own. ``lonely_psu`` says what to do, exactly as R's
+    ``svyrecvar`` (``onestrat``/``onestage`` in ``survey/R/multistage.R``):
+
+    ``"fail"``
+        R's default, an error in R; here the estimate has ``ok=False`` and a
+        ``reason`` naming the stratum.
+    ``"remove"`` and ``"certainty"``
+        The stratum contributes nothing to the variance (as if its PSU had
+        been sampled with certainty). The margin of error can be too small.
+    ``"adjust"``
+        The stratum's PSU total is centred at the grand mean of the PSU totals
+        (``colSums(x) / n_psu``) instead of its stratum mean, with multiplier
+        :math:`1 - f_h`: conservative. For the estimators of this module the
+        influence values sum to zero, so the grand mean is 0, which is also
+        what survey 4.1-1 uses (it centres at zero; survey >= 4.2 centres at
+        the grand mean: the same here).
+    ``"average"``
+        The stratum is left out and the sum over the other strata is scaled
+        by ``H / (H - L)``, with ``H`` the strata that have rows of the domain
+        and ``L`` the lonely ones among them: lonely strata get the average
+        variance of the others. If every stratum is lonely, ``ok=False``.
+
+    For a domain, a stratum enters only if one of its PSUs has a row of the
+    domain (R drops the other rows when subsetting). A stratum with several
+    PSUs of which only one has domain rows is an ordinary stratum (its other
+    PSU totals are 0), unless ``adjust_domain_lonely`` is True and
+    ``lonely_psu`` is ``"adjust"`` (centred at the grand mean) or
+    ``"average"`` (left out and averaged), as R's
+    ``survey.adjust.domain.lonely``. Degrees of freedom do not change (R's
+    ``degf``).
 
     References
     ----------
@@ -150,6 +190,10 @@ class Design:
     .. [2] Binder, D. A. (1983). On the variances of asymptotically normal
        estimators from complex surveys. *International Statistical Review*
        51(3), 279-292.
+    .. [3] Lumley, T. (2021). survey: analysis of complex survey samples, R
+       package 4.1-1: ``?surveyoptions`` and ``svyrecvar`` (``onestrat``,
+       ``onestage`` in ``R/multistage.R``).
+       https://CRAN.R-project.org/package=survey
 
     Examples
     --------
@@ -160,12 +204,17 @@ class Design:
     ...            strata=["a", "a", "a", "a", "b", "b"])
     >>> d
     Design(n=6, n_psu=4, n_strata=2, df=2, fpc=False)
+    >>> lonely = Design(clusters=[1, 2, 3], strata=["a", "a", "b"], lonely_psu="adjust")
+    >>> lonely.lonely_strata()
+    ('b',)
     """
 
     weights: np.ndarray | None = None
     clusters: np.ndarray | None = None
     strata: np.ndarray | None = None
     fpc: np.ndarray | None = None
+    lonely_psu: str = "fail"
+    adjust_domain_lonely: bool = False
 
     n: int = field(init=False)
     n_psu: int = field(init=False)
@@ -180,12 +229,22 @@ class Design:
     _n_h: np.ndarray = field(init=False)
     _scale_h: np.ndarray = field(init=False)
     _lonely_h: np.ndarray = field(init=False)
+    _certain_h: np.ndarray = field(init=False)
+    _one_minus_f_h: np.ndarray = field(init=False)
     _scale_psu: np.ndarray = field(init=False)
     _stratum_labels: np.ndarray = field(init=False)
     _w: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
+        if self.lonely_psu not in LONELY_PSU_OPTIONS:
+            raise ValueError(
+                f"lonely_psu must be one of {', '.join(LONELY_PSU_OPTIONS)}, "
+                f"got {self.lonely_psu!r}"
+            )
+        if not isinstance(self.adjust_domain_lonely, (bool, np.bool_)):
+            raise ValueError("adjust_domain_lonely must be True or False")
+        set_(self, "adjust_domain_lonely", bool(self.adjust_domain_lonely))
         given = {
             name: getattr(self, name)
             for name in ("weights", "clusters", "strata", "fpc")
@@ -276,6 +335,8 @@ class Design:
         set_(self, "_n_h", n_h)
         set_(self, "_scale_h", scale_h)
         set_(self, "_lonely_h", lonely)
+        set_(self, "_certain_h", certainty)
+        set_(self, "_one_minus_f_h", one_minus_f)
         set_(self, "_scale_psu", scale_h[psu_stratum])
         set_(self, "_stratum_labels", s_labels)
 
@@ -297,6 +358,16 @@ class Design:
             f"Design(n={self.n}, n_psu={self.n_psu}, n_strata={self.n_strata}, "
             f"df={self.df}, fpc={self.fpc is not None})"
         )
+
+    def lonely_strata(self) -> tuple:
+        """Labels of the strata with a single PSU that is not a certainty PSU.
+
+        Examples
+        --------
+        >>> Design(clusters=[1, 2, 3], strata=[1, 1, 2]).lonely_strata()
+        (2,)
+        """
+        return tuple(_item(v) for v in self._stratum_labels[self._lonely_h])
 
     def degf(self, domain: Any = None) -> int:
         """Design degrees of freedom, of the whole design or of a domain.
@@ -359,7 +430,7 @@ def _fpc_to_unsampled_fraction(
     fpc_h[s_code] = fpc
     if np.any(fpc != fpc_h[s_code]):
         bad = s_labels[s_code[np.flatnonzero(fpc != fpc_h[s_code])[0]]]
-        raise ValueError(f"fpc must be constant within a stratum (stratum {bad!r})")
+        raise ValueError(f"fpc must be constant within a stratum (stratum {_item(bad)!r})")
     if np.any(fpc > 1):
         if np.any(fpc < 1):
             raise ValueError(
@@ -370,7 +441,7 @@ def _fpc_to_unsampled_fraction(
         if np.any(too_small):
             bad = s_labels[np.flatnonzero(too_small)[0]]
             raise ValueError(
-                f"fpc implies more than 100% sampling in stratum {bad!r}: "
+                f"fpc implies more than 100% sampling in stratum {_item(bad)!r}: "
                 "fpc is the number of PSUs in the stratum population and must "
                 "be at least the number sampled"
             )
@@ -410,30 +481,107 @@ def _centred(design: Design, totals: np.ndarray) -> np.ndarray:
     return totals - means[design._psu_stratum]
 
 
-def _var_from_totals(design: Design, totals: np.ndarray) -> np.ndarray:
-    """Stratified between-PSU variance (R ``svyrecvar``) of each column."""
-    dev = _centred(design, totals)
-    return np.tensordot(design._scale_psu, dev * dev, axes=(0, 0))
+def _lonely_active(design: Design) -> bool:
+    """Whether a lonely-PSU rule can change a variance of this design."""
+    return bool(design._lonely_h.any()) or (
+        design.adjust_domain_lonely and design.lonely_psu in ("adjust", "average")
+    )
 
 
-def _cov_from_totals(design: Design, totals: np.ndarray) -> np.ndarray:
-    """Stratified between-PSU covariance matrix of the columns of ``totals``."""
+def _deviations(
+    design: Design, totals: np.ndarray, counts: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Centred PSU totals, their multipliers and an overall factor, lonely PSUs handled.
+
+    ``totals`` has shape (n_psu, k); ``counts`` (rows used per PSU) has shape (n_psu, k),
+    (n_psu, 1) or (n_psu,) for one domain shared by every column, or is None (every row
+    used). Returns ``dev`` (n_psu, k), ``weight`` (n_psu, k) and ``factor`` (k,) such that
+    the variance of column j is ``factor[j] * sum(weight[:, j] * dev[:, j] ** 2)``: R's
+    ``onestage`` over ``onestrat`` with ``options(survey.lonely.psu)``.
+    """
     dev = _centred(design, totals)
-    return (dev * design._scale_psu[:, None]).T @ dev
+    k = totals.shape[1]
+    weight = np.broadcast_to(design._scale_psu[:, None], totals.shape)
+    factor = np.ones(k)
+    mode = design.lonely_psu
+    if not _lonely_active(design) or mode in ("fail", "remove", "certainty"):
+        # fail: reported by _groups_df; remove / certainty: the lonely stratum adds 0
+        return dev, weight, factor
+    if counts is None:
+        touched = np.ones((design.n_psu, 1), dtype=bool)
+    else:
+        touched = (counts if counts.ndim == 2 else counts[:, None]) > 0
+    n_in = np.add.reduceat(touched.astype(np.int64), design._stratum_start, axis=0)
+    present = n_in > 0  # (n_strata, k or 1): the stratum has rows of the domain
+    lonely = design._lonely_h[:, None] & present
+    special = lonely
+    if design.adjust_domain_lonely:
+        regular = (design._n_h > 1) & ~design._certain_h
+        special = lonely | (regular[:, None] & (n_in == 1))
+    if not special.any():
+        return dev, weight, factor
+    special_psu = np.broadcast_to(special[design._psu_stratum], totals.shape)
+    if mode == "adjust":
+        # centre at the grand mean of the PSU totals of the strata in the domain
+        n_psu_in = np.maximum((design._n_h[:, None] * present).sum(axis=0), 1)
+        grand = totals.sum(axis=0) / n_psu_in
+        dev = np.where(special_psu, totals - grand, dev)
+        lonely_psu = np.broadcast_to(lonely[design._psu_stratum], totals.shape)
+        weight = np.where(lonely_psu, design._one_minus_f_h[design._psu_stratum][:, None], weight)
+    else:  # average: leave them out and scale the others up
+        weight = np.where(special_psu, 0.0, weight)
+        n_strata = np.broadcast_to(present.sum(axis=0), (k,))
+        n_ok = n_strata - np.broadcast_to(special.sum(axis=0), (k,))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            factor = np.where(n_ok > 0, n_strata / np.maximum(n_ok, 1), np.nan)
+    return dev, weight, factor
+
+
+def _var_from_totals(
+    design: Design, totals: np.ndarray, counts: np.ndarray | None = None
+) -> np.ndarray:
+    """Stratified between-PSU variance (R ``svyrecvar``) of each column.
+
+    ``counts`` are the rows used per PSU (same shape as ``totals``, or one column for a
+    domain shared by all); None when every row is used.
+    """
+    one = totals.ndim == 1
+    t = totals[:, None] if one else totals
+    if counts is not None and counts.ndim == 1 and not one:
+        counts = counts[:, None]
+    elif counts is not None and counts.ndim == 1:
+        counts = counts[:, None]
+    dev, weight, factor = _deviations(design, t, counts)
+    var = factor * np.einsum("pk,pk->k", weight, dev * dev)
+    return var[0] if one else var
+
+
+def _cov_from_totals(
+    design: Design, totals: np.ndarray, counts: np.ndarray | None = None
+) -> np.ndarray:
+    """Stratified between-PSU covariance matrix of the columns of ``totals`` (one domain,
+    ``counts`` rows used per PSU, shape (n_psu,), or None for every row)."""
+    c = None if counts is None else np.asarray(counts).reshape(-1, 1)
+    dev, weight, factor = _deviations(design, totals, c)
+    return factor[0] * ((dev * weight).T @ dev)
 
 
 def _lonely_reason(label: Any) -> str:
     return (
-        f"stratum {label!r} has only one PSU, so the variance cannot be "
+        f"stratum {_item(label)} has only one PSU, so the variance cannot be "
         "estimated (R survey: lonely.psu = 'fail')"
     )
 
 
+_ALL_LONELY_REASON = (
+    "every stratum of the domain has a single PSU, so there is no variance to "
+    "average (R survey: lonely.psu = 'average')"
+)
+
+
 def _domain_df_full(design: Design) -> str:
     """Lonely-PSU failure reason for the whole design ("" if none)."""
-    if design._lonely_h.any():
-        return _lonely_reason(design._stratum_labels[np.flatnonzero(design._lonely_h)[0]])
-    return ""
+    return _groups_df(design, np.ones((design.n_psu, 1)))[1][0]
 
 
 def _domain_df(design: Design, psu_weight: np.ndarray) -> tuple[int, str]:
@@ -453,13 +601,23 @@ def _groups_df(design: Design, counts: np.ndarray) -> tuple[np.ndarray, list[str
     by the group has a single, non-certainty PSU.
     """
     touched = counts > 0
-    strata_touched = np.add.reduceat(touched.astype(np.int64), design._stratum_start, axis=0) > 0
+    n_in = np.add.reduceat(touched.astype(np.int64), design._stratum_start, axis=0)
+    strata_touched = n_in > 0
     df = touched.sum(axis=0) - strata_touched.sum(axis=0)
     reasons = [""] * counts.shape[1]
-    if design._lonely_h.any():
+    mode = design.lonely_psu
+    if mode == "fail" and design._lonely_h.any():
         bad = design._lonely_h[:, None] & strata_touched
         for g in np.flatnonzero(bad.any(axis=0)):
             reasons[g] = _lonely_reason(design._stratum_labels[np.flatnonzero(bad[:, g])[0]])
+    elif mode == "average" and _lonely_active(design):
+        special = design._lonely_h[:, None] & strata_touched
+        if design.adjust_domain_lonely:
+            regular = (design._n_h > 1) & ~design._certain_h
+            special = special | (regular[:, None] & (n_in == 1))
+        for g in np.flatnonzero(strata_touched.any(axis=0)):
+            if special[:, g].sum() == strata_touched[:, g].sum():
+                reasons[g] = _ALL_LONELY_REASON
     return df, reasons
 
 
@@ -859,7 +1017,7 @@ def _means_from_sums(
     present = n_obs > 0
     safe_w = np.where(present, total_w, 1.0)
     mean_c = b.sum(axis=0) / safe_w
-    var = _var_from_totals(design, (b - a * mean_c) / safe_w)
+    var = _var_from_totals(design, (b - a * mean_c) / safe_w, n)
     ss = c.sum(axis=0) - total_w * mean_c**2
     dfs, reasons = _groups_df(design, n)
     return [
@@ -1112,7 +1270,7 @@ def _ttest_group(
     totals = (b_sums[:, hi] - m1c * a_sums[:, hi]) / w1 - (
         b_sums[:, lo] - m0c * a_sums[:, lo]
     ) / w0
-    var = float(_var_from_totals(design, totals))
+    var = float(_var_from_totals(design, totals, counts.sum(axis=1)))
     if _is_zero(var, max(abs(m0c), abs(m1c))):
         return fail("zero variance: the difference has no sampling variability", **kw)
     se = float(np.sqrt(var))
@@ -1327,7 +1485,7 @@ def _chisq_group(
         tr = float(_rao_scott_2x2(design, sub[:, None, :], np.array([n_obs]))[0])
         tr2 = tr * tr
     else:
-        v = _cov_from_totals(design, (sub - np.outer(psu_w, p)) / total_w)
+        v = _cov_from_totals(design, (sub - np.outer(psu_w, p)) / total_w, psu_w)
         cmat = _interaction_contrasts(nr, nc)
         inv_p = np.where(p > 0, 1.0 / np.where(p > 0, p, 1.0), 0.0)
         dc = cmat * inv_p[:, None]  # D^-1 C
@@ -1373,7 +1531,7 @@ def _rao_scott_2x2(design: Design, t: np.ndarray, n_obs: np.ndarray) -> np.ndarr
     dc = _CONTRAST_2X2 * inv_p
     denom = (_CONTRAST_2X2 * dc).sum(axis=1) / n_obs
     dev = (t - psu_w[:, :, None] * p) / total_w[:, None]
-    return _var_from_totals(design, np.einsum("pkc,kc->pk", dev, dc)) / denom
+    return _var_from_totals(design, np.einsum("pkc,kc->pk", dev, dc), psu_w) / denom
 
 
 def _chisq_2x2(
@@ -1729,7 +1887,7 @@ def svyglm_gaussian(
             coef,
         )
     score_totals = _psu_totals(design, xw * resid[:, None])
-    vcov = _cov_from_totals(design, score_totals @ a_inv)
+    vcov = _cov_from_totals(design, score_totals @ a_inv, None if excl is None else counts)
     vcov = (vcov + vcov.T) / 2
     var = np.diag(vcov)
     if not np.all(var > 0):
@@ -1879,7 +2037,7 @@ def svyslope(y: Any, x: Any, design: Design, *, domain: Any = None, level: float
         b = (wdx * (ys - ybar)).sum() / sxx
         z = wdx * np.where(use, ys - ybar - b * dx, 0.0) / sxx
         est[j] = b
-        var[j] = float(_var_from_totals(design, _psu_totals(design, z)))
+        var[j] = float(_var_from_totals(design, _psu_totals(design, z), counts[:, j]))
     return _lincoms(est, var, counts, design, -1, level, why, two_d)
 
 
@@ -2035,7 +2193,7 @@ class CellSums:
         mean_c = self.b.sum(axis=1) / safe
         est = (mean_c + self.shift[:, None]) @ coef
         z = np.einsum("mpk,mk->pm", self.b - self.a * mean_c[:, None, :], coef / safe)
-        var = _var_from_totals(self.design, z)
+        var = _var_from_totals(self.design, z, self.n.sum(axis=2).T)
         why = ["a cell has no respondents" if e else "" for e in empty]
         est, var = np.where(empty, 0.0, est), np.where(empty, 0.0, var)
         return list(_lincoms(est, var, self.n.sum(axis=2).T, self.design, 1 - k, level, why, True))
@@ -2060,7 +2218,7 @@ class CellSums:
         slope = (dx * (B - ybar_c[:, None] * A)).sum(axis=1) / safe_sxx
         resid = self.b - (ybar_c[:, None] + slope[:, None] * dx)[:, None, :] * self.a  # (m, n_psu, k)
         z = np.einsum("mpk,mk->pm", resid, dx) / safe_sxx
-        var = _var_from_totals(self.design, z)
+        var = _var_from_totals(self.design, z, self.n.sum(axis=2).T)
         why = ["no respondents" if s <= 0 else ("" if v else "the predictor does not vary")
                for s, v in zip(sw, varies)]
         ok = np.array([not w for w in why], dtype=bool)

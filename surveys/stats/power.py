@@ -111,6 +111,10 @@ class DetectableChangeResult:
 # ----------------------------------------------------------------- helpers
 
 
+#: Largest sample size reported: beyond it the change is, in practice, undetectable.
+MAX_SAMPLE = 1e9
+
+
 def _n_required(p1: float, p2: float, z_alpha: float, z_beta: float, method: str = "fanta", design_effect: float = 1.0) -> float:
     """Unrounded sample size per round for given normal quantiles.
 
@@ -120,12 +124,16 @@ def _n_required(p1: float, p2: float, z_alpha: float, z_beta: float, method: str
     """
     delta = abs(p2 - p1)
     var_sum = p1 * (1 - p1) + p2 * (1 - p2)
+    if delta**2 == 0.0:  # equal, or so close that the square underflows (p1 = 5e-324, p2 = 0): no finite n
+        return math.inf
     if method == "fanta":
         n = (z_alpha + z_beta) ** 2 * var_sum / delta**2
     else:
         pbar = (p1 + p2) / 2.0
         n = (z_alpha * math.sqrt(2 * pbar * (1 - pbar)) + z_beta * math.sqrt(var_sum)) ** 2 / delta**2
         if method == "fleiss_cc":
+            if n * delta == 0.0:
+                return math.inf
             n = n / 4.0 * (1.0 + math.sqrt(1.0 + 4.0 / (n * delta))) ** 2
     return design_effect * n
 
@@ -228,6 +236,9 @@ def sample_size_two_proportions(
     if nonresponse >= 1:
         raise ValueError(f"nonresponse must be below 1, got {nonresponse!r}")
     n_raw = _n_required(p1, p2, z_alpha, z_beta, method, design_effect)
+    if not math.isfinite(n_raw) or n_raw > MAX_SAMPLE:
+        raise ValueError(f"p1 = {p1:g} and p2 = {p2:g} are too close: detecting that change would take more than "
+                         f"{MAX_SAMPLE:,.0f} respondents per round")
     return SampleSizeResult(
         method=method,
         p1=p1,
@@ -297,7 +308,7 @@ def minimum_detectable_change(
     n = float(n)
 
     def solve(edge: float) -> float | None:
-        if edge == p1:
+        if abs(edge - p1) < 1e-9:  # p1 at (or a rounding error from) the edge: no room to move that way
             return None
 
         def f(p2: float) -> float:

@@ -32,7 +32,10 @@ def chromium():
 
 @pytest.fixture
 def page(chromium, request):
-    context = chromium.new_context(viewport={"width": 390, "height": 844}, locale="fr-HT")
+    """A 390 px phone. Its language is English unless the test is marked ``@pytest.mark.locale("fr-HT")``:
+    the app answers in the browser's language (Accept-Language), and these tests read English labels."""
+    marker = request.node.get_closest_marker("locale")
+    context = chromium.new_context(viewport={"width": 390, "height": 844}, locale=marker.args[0] if marker else "en-US")
     page = context.new_page()
     errors: list[str] = []
     # A 4xx answer to a form is expected (validation messages); anything else in the console is a fault.

@@ -138,7 +138,7 @@ def test_it_fills_queues_offline_and_sends_each_interview_exactly_once(page, liv
     page.wait_for_selector("[data-done]", timeout=TIMEOUT)
     _wait_counts(page, waiting=2, sent=0, refused=0)
     assert _count(page, "waiting") == "2"
-    assert "Offline" in page.locator("[data-queue-status]").inner_text()
+    assert "Pa gen koneksyon" in page.locator("[data-queue-status]").inner_text()  # the interview's language
     page.screenshot(path=str(output_dir / "3-two-waiting-offline.png"), full_page=True)
 
     # Offline, the page itself comes from the service worker, and the queue from IndexedDB.
@@ -309,7 +309,7 @@ def test_it_keeps_waiting_through_a_lost_session_and_sends_only_as_its_enumerato
     # The session ends while the phone is offline (cookie gone): back online, nothing is lost.
     page.context.clear_cookies()
     page.context.set_offline(False)
-    page.wait_for_function("() => document.querySelector('[data-queue-status]').textContent.includes('Log in again')",
+    page.wait_for_function("() => document.querySelector('[data-queue-status]').textContent.includes('Konekte ankò')",
                            timeout=TIMEOUT)
     assert _count(page, "waiting") == "1" and _submissions(engine) == []
 
@@ -317,7 +317,8 @@ def test_it_keeps_waiting_through_a_lost_session_and_sends_only_as_its_enumerato
     _login(page, live_server, "sonia")
     page.goto(f"{live_server}/collect")
     page.wait_for_selector("[data-queue-panel][data-waiting='1']", timeout=TIMEOUT)
-    page.wait_for_function("() => document.querySelector('[data-queue-list]').textContent.includes('Waiting for eddy')",
+    page.wait_for_function("() => /(Waiting for|N ap tann|En attente de la connexion de) eddy/.test("
+                           "document.querySelector('[data-queue-list]').textContent)",
                            timeout=TIMEOUT)
     assert _submissions(engine) == []
     page.screenshot(path=str(output_dir / "waiting-for-eddy.png"), full_page=True)

@@ -5,20 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.factories import PASSWORD
+from tests.browser.helpers import login as _login
 
 pytestmark = pytest.mark.browser
 
 GSM_PART = "Si w wè yon timoun restavèk k ap soufri, rele {{ hotline_number }}."
 UCS2_PART = " Òganizasyon Entènasyonal pou Migrasyon ap ede w."
-
-
-def _login(page, base, username):
-    page.goto(f"{base}/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/")
 
 
 def test_it_counts_a_kreyol_sms_live_then_saves_and_submits_it(page, live_server, personas, output_dir):

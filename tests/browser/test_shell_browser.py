@@ -71,3 +71,18 @@ def test_it_shows_the_admin_the_user_pages(page, live_server, personas, output_d
     assert page.locator("#user-6 select[name=role]").input_value() == "supervisor"
     page.screenshot(path=str(output_dir / "users-admin.png"), full_page=True)
     assert page.console_errors == [], page.console_errors
+
+
+@pytest.mark.locale("fr-HT")
+def test_a_phone_set_to_french_gets_french_pages_and_can_switch_to_kreyol(page, live_server, personas):
+    page.goto(f"{live_server}/login")
+    assert page.locator("html").get_attribute("lang") == "fr"  # fr-HT: French, from Accept-Language
+    assert page.get_by_role("button", name="Se connecter").is_visible()
+    page.select_option(".language-switch select[name=lang]", "ht")
+    page.locator(".language-switch button[type=submit]").click()
+    page.wait_for_function("document.documentElement.lang === 'ht'")
+    _login(page, live_server, "leo")
+    page.wait_for_url(f"{live_server}/")
+    page.click(".menu-toggle")
+    assert page.locator("#main-nav").get_by_role("link", name="Kont mwen").is_visible()
+    assert page.console_errors == [], page.console_errors

@@ -71,3 +71,28 @@ def placement(session: Session, *, campaign: Campaign, message, channel: Channel
     session.add(row)
     session.flush()
     return row
+
+
+# A radio spot's script that starts like a spreadsheet formula (run-sheet CSV tests).
+SPOT_SCRIPT = "=HYPERLINK(\"http://evil\")  Trafik moun se yon krim. Rele {{ hotline_number }}."
+SPOT_TEXT = SPOT_SCRIPT.replace("{{ hotline_number }}", "188")  # as the run sheet shows it
+
+
+def radio_station(session, name="Radio Kiskeya") -> ChannelConfig:
+    row = ChannelConfig(name=name, kind=ChannelKind.radio, provider="station", settings={"frequency": "88.5 FM"},
+                        audience_size=300_000)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def radio_plan(session, personas, *, tz="America/Port-au-Prince", times=("07:30", "18:45"), station=None):
+    message = approved_message(session, author=personas["carla"], approver=personas["leo"], title="Hotline spot", variants=[
+        VariantIn(language="ht", channel="radio", body=SPOT_SCRIPT, target_seconds=30),
+        VariantIn(language="fr", channel="radio", body="La traite est un crime.", target_seconds=30)])
+    campaign = campaign_row(session, timezone=tz, start_date=date(2026, 3, 1), end_date=date(2026, 3, 31))
+    station = station or radio_station(session)
+    row = placement(session, campaign=campaign, message=message, channel=station, timing=Timing.recurring,
+                    starts_local=datetime(2026, 3, 2), rrule="FREQ=DAILY;UNTIL=20260315T235959", times_of_day=list(times),
+                    language="ht", duration_seconds=30, name="Hotline spot, daily")
+    return campaign, station, row

@@ -77,3 +77,32 @@ def test_materialising_twice_writes_each_occurrence_once(session, personas):
                                  window_end=datetime(2026, 5, 30, tzinfo=timezone.utc))
     assert len(later) == 26  # Mondays, Wednesdays and Fridays of March and April 2026, no more
     assert later[0].due_at.replace(tzinfo=timezone.utc) == datetime(2026, 3, 2, 12, 30, tzinfo=timezone.utc)
+
+
+def test_relative_occurrences_come_from_the_segments_members_only(session, personas):
+    """Three days after consent, at 10:00: one occurrence per day the members' consents lead to."""
+    from datetime import time
+
+    from campaign.models import PlacementSegment
+    seg, other = segment(session, "judges"), segment(session, "police")
+    message = approved_message(session, author=personas["carla"], approver=personas["leo"])
+    campaign = campaign_row(session)
+    members = contacts(session, 3, seg=seg)
+    outsider = contacts(session, 1, seg=other, start=50)[0]
+    # 23:30 in Port-au-Prince on 1 March is 2 March in UTC: the contact's day is the local one.
+    days = [datetime(2026, 3, 2, 4, 30, tzinfo=timezone.utc), datetime(2026, 3, 5, 15, tzinfo=timezone.utc),
+            datetime(2026, 3, 5, 16, tzinfo=timezone.utc)]
+    for contact, day in zip(members, days):
+        contact.consent_at = day
+    outsider.consent_at = datetime(2026, 3, 10, 15, tzinfo=timezone.utc)
+    row = placement(session, campaign=campaign, message=message, channel=sms_channel(session), timing=Timing.relative,
+                    starts_local=None, relative_field="consent_at", offset_days=3, at_time=time(10, 0))
+    session.add(PlacementSegment(placement_id=row.id, segment_id=seg.id))
+    session.flush()
+    counts = schedule.relative_counts(session=session, campaign=campaign, placement=row)
+    assert counts == {datetime(2026, 3, 4, 10, 0): 1, datetime(2026, 3, 8, 10, 0): 2}
+    times = schedule.occurrence_times(session=session, campaign=campaign, placement=row)
+    assert [t.local_at for t in times] == sorted(counts)
+    assert times[0].due_at == datetime(2026, 3, 4, 15, 0, tzinfo=timezone.utc)
+    only = schedule.relative_counts(session=session, campaign=campaign, placement=row, contacts=[members[0].id])
+    assert only == {datetime(2026, 3, 4, 10, 0): 1}

@@ -145,3 +145,13 @@ def test_rule_segments_are_saved_clean(session, personas):
                                                                      rule={"conditions": [{"field": "zz"}]}))
     assert {"code", "rule.conditions[0].field"} == set(err.value.errors)
     assert session.exec(select(Placement)).all() == []
+
+
+def test_a_contact_cell_holding_nul_is_reported_by_line_and_column(session, personas):
+    from campaign.contacts import check_import  # noqa: PLC0415
+
+    data = "phone,name\n+50934000001,Ana\n+50934000002,Jo\x00se\n".encode()
+    report = check_import(session=session, source=data, filename="c.csv")
+    bad = [row for row in report.problems]
+    assert [row.line for row in bad] == [3]
+    assert any("NUL" in p and p.startswith("name") for p in bad[0].problems)

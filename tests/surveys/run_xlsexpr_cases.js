@@ -5,9 +5,10 @@
  *
  * Usage: node run_xlsexpr_cases.js INPUT.json > OUTPUT.json
  *
- * INPUT is {"cases": [{expr, values, current, today, tree}]} with values
+ * INPUT is {"cases": [{expr, kind, values, current, today, options, tree}]} with values
  * already merged and tree the Python to_json() form (or null when Python
- * could not parse the expression).  For each case the output holds:
+ * could not parse the expression); options (now, repeats, position, choice,
+ * choices, seed) are passed to evaluate() beside today.  For each case the output holds:
  *   parsed:   the JS parse() tree, or an encoded error
  *   viaText:  evaluate(parse(expr)) encoded
  *   viaTree:  evaluate(fromJSON(python tree)) encoded, or null
@@ -51,11 +52,11 @@ function attempt(fn) {
 }
 
 function runCase(c) {
-  const options = {today: c.today};
+  const options = Object.assign({today: c.today}, c.options || {});
   const out = {parsed: null, viaText: null, viaTree: null};
   let tree = null;
   try {
-    tree = XLSExpr.parse(c.expr);
+    tree = XLSExpr.parse(c.expr, c.kind);
     out.parsed = {type: 'tree', value: tree};
   } catch (error) {
     out.parsed = encodeError(error);

@@ -189,3 +189,68 @@ def test_it_gives_the_unweighted_result_with_weights_of_one():
     ones = analyse(_simple(weights=np.ones(400)))["domains"][0]
     assert ones["difference"] == pytest.approx(plain["difference"])
     assert ones["p_value"] == pytest.approx(plain["p_value"])
+
+
+# --- knowledge levels (good 80+, moderate 60-79, poor < 60) -----------------------------------
+
+
+def test_knowledge_levels_match_r_with_one_item(report):
+    """With one knowledge item the score is 0 or 100: "good" is R's svymean(~knows) per wave, and
+    the change test is R's svychisq(~knows + wave, d), the values pinned above."""
+    levels = report["knowledge_levels"]
+    assert [lv["code"] for lv in levels["levels"]] == ["good", "moderate", "poor"]
+    assert levels["baseline"]["good"]["estimate"] == pytest.approx(0.425373492322346, rel=1e-9)
+    assert levels["baseline"]["poor"]["estimate"] == pytest.approx(1 - 0.425373492322346, rel=1e-9)
+    assert levels["baseline"]["moderate"]["estimate"] == 0
+    assert levels["endline"]["good"]["estimate"] == pytest.approx(0.648123268171995, rel=1e-9)
+    # confint(svymean(~knows, subset(d, wave == "baseline"))): estimate -/+ 1.96 se
+    assert levels["baseline"]["good"]["ci_low"] == pytest.approx(0.425373492322346 - 1.959963984540054 * 0.0455520919066363,
+                                                                 rel=1e-7)
+    assert levels["change"]["test"] == "Rao-Scott F"
+    assert levels["change"]["p_value"] == pytest.approx(0.00478514038362051, rel=1e-7)
+    segment = next(g for g in levels["groups"] if g["value"] == "F18-24")
+    assert segment["change"]["p_value"] == pytest.approx(0.00747694166315695, rel=1e-7)
+
+
+def test_knowledge_levels_of_simple_samples_use_pearson_on_the_three_levels():
+    key = ScoringKey(tuple(ScoredItem(f"k{i}", "knowledge", False, correct=frozenset({"yes"})) for i in range(5)))
+    rng = np.random.default_rng(7)
+    wave = np.repeat([0, 1], 200).astype(np.int8)
+    right = np.concatenate([rng.binomial(5, 0.55, 200), rng.binomial(5, 0.7, 200)])  # items right of 5
+    scores = np.array([[1.0 if j < r else 0.0 for j in range(5)] for r in right])
+    levels = analyse(AnalysisData(key=key, wave=wave, scores=scores))["knowledge_levels"]
+    # 5 items: 4 or 5 right is good (80%, 100%), 3 moderate (60%), 0-2 poor
+    table = np.array([[np.sum((wave == w) & sel) for w in (0, 1)] for sel in (right >= 4, right == 3, right <= 2)])
+    for k, name in enumerate(("good", "moderate", "poor")):
+        assert levels["baseline"][name]["estimate"] == pytest.approx(table[k, 0] / 200)
+        assert levels["endline"][name]["estimate"] == pytest.approx(table[k, 1] / 200)
+    from scipy.stats import chi2_contingency
+
+    chi2, p, dof, _ = chi2_contingency(table, correction=False)
+    assert levels["change"] == {"ok": True, "p_value": pytest.approx(p), "test": "Pearson chi-square",
+                                "statistic": pytest.approx(chi2), "df": 2, "reason": ""}
+    assert levels["baseline"]["n"] == levels["endline"]["n"] == 200
+
+
+def test_knowledge_levels_need_knowledge_items_and_enough_answers():
+    attitude = ScoringKey((ScoredItem("a1", "attitude", False, points=("1", "2", "3", "4", "5")),))
+    assert "knowledge_levels" not in analyse(AnalysisData(key=attitude, wave=np.array([0, 1] * 20, dtype=np.int8),
+                                                          scores=np.full((40, 1), 3.0)))
+    few = analyse(AnalysisData(key=KEY, wave=np.array([0, 1] * 4, dtype=np.int8), scores=np.ones((8, 1))))
+    assert few["knowledge_levels"]["change"]["ok"] is False
+    assert "fewer than" in few["knowledge_levels"]["change"]["reason"]
+
+
+def test_knowledge_levels_of_a_panel_test_with_respondents_as_clusters():
+    key = ScoringKey(tuple(ScoredItem(f"k{i}", "knowledge", False, correct=frozenset({"yes"})) for i in range(5)))
+    rng = np.random.default_rng(11)
+    before = rng.binomial(5, 0.5, 150)
+    after = np.minimum(5, before + rng.binomial(1, 0.4, 150))  # the same people, most a little better
+    right = np.concatenate([before, after])
+    scores = np.array([[1.0 if j < r else 0.0 for j in range(5)] for r in right])
+    people = np.array([f"R{i:03d}" for i in range(150)] * 2, dtype=object)
+    report = analyse(AnalysisData(key=key, wave=np.repeat([0, 1], 150).astype(np.int8), scores=scores,
+                                  respondent=people, panel=True))
+    change = report["knowledge_levels"]["change"]
+    assert change["ok"] and change["test"] == "Rao-Scott F" and change["p_value"] < 0.05
+    assert report["knowledge_levels"]["endline"]["good"]["estimate"] == pytest.approx(np.mean(after >= 4))

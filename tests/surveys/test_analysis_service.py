@@ -242,6 +242,12 @@ def test_it_analyzes_from_the_command_line(kap, settings, database_url, tmp_path
     bad = subprocess.run([konbit, "analyze", str(kap.id), "--baseline", "nope", "--endline", "endline"],
                          capture_output=True, text=True, env=env)
     assert bad.returncode == 2 and "baseline" in bad.stderr
+    out = subprocess.run([konbit, "analyze", str(kap.id), "--baseline", "baseline", "--endline", "endline",
+                          "--lonely-psu", "average"], capture_output=True, text=True, env=env, check=True)
+    assert json.loads(out.stdout)["design"]["lonely_psu"]["option"] == "average"
+    bad = subprocess.run([konbit, "analyze", str(kap.id), "--baseline", "baseline", "--endline", "endline",
+                          "--lonely-psu", "drop"], capture_output=True, text=True, env=env)
+    assert bad.returncode == 2 and "lonely_psu" in bad.stderr
     power = subprocess.run([konbit, "power", "--p1", "0.4", "--p2", "0.3", "--sided", "1", "--design-effect", "2"],
                            capture_output=True, text=True, env=env, check=True)
     assert power.stdout.startswith("557 respondents per wave")

@@ -15,6 +15,7 @@ from surveys.models import Submission, SubmissionStatus, WaveDesign, WaveKind, W
 from tests.factories import login, make_user
 from tests.surveys.factories import make_payload, make_survey
 from web.accounts.models import Role
+from web.assets import static_url
 from web.routes.collect import client_spec
 
 DATA_RE = re.compile(r'<script type="application/json" id="collect-data">(.*?)</script>', re.S)
@@ -65,7 +66,7 @@ def test_it_lists_the_open_waves_for_the_enumerator(client, made, engine, person
     assert f'href="/collect/{made.id}/{made.endline.id}"' not in html  # closed
     assert "KAP trafficking in persons 2026" in html
     assert 'data-queue-panel' in html and 'data-count="waiting"' in html
-    assert '<link rel="manifest" href="/static/manifest.webmanifest">' in html
+    assert f'<link rel="manifest" href="{static_url("manifest.webmanifest")}">' in html
     assert 'href="/collect"' in html  # the navigation link
     # CSP: no inline script, no inline handler.
     assert not re.search(r"<script(?![^>]*\bsrc=)(?![^>]*application/json)[^>]*>", html)
@@ -97,6 +98,9 @@ def test_it_embeds_the_questionnaire_with_parsed_expressions(client, made, perso
     assert all("kap_correct" not in it and "kap_desired" not in it for it in items.values())
     codes = [code for code, _ in data["design"]["segments"]]
     assert "general_public" in codes and "police" in codes
+    names = dict(data["design"]["segments"])  # each segment's name in the interview languages
+    assert names["general_public"] == {"en": "General public", "fr": "Grand public", "ht": "Piblik jeneral",
+                                       "es": "Público general"}
 
 
 def test_it_reports_unparsable_expressions_instead_of_failing():
@@ -216,3 +220,41 @@ def test_it_precaches_what_the_form_loads(client, made, personas):
     sw = client.get("/sw.js").text
     missing = sorted(a for a in assets if f"'{a}'" not in sw)
     assert not missing, f"not precached by sw.js: {missing}"
+
+
+def test_it_shows_the_latest_submissions_and_fetches_older_ones_with_more(client, made, engine, personas):
+    with Session(engine, expire_on_commit=False) as session:
+        survey = session.get(type(made.survey), made.id)
+        for i in range(45):
+            service.submit(session=session, survey=survey, wave=made.waves["baseline"],
+                           payload=make_payload(wave="baseline", respondent_code=f"R{i:03d}"), enumerator=personas["eddy"],
+                           audit=False)
+        session.commit()
+    login(client, "eddy")
+    html = client.get("/collect").text
+    assert html.count('class="submission-row"') == 20
+    assert "Received: 45" in html
+    assert 'hx-get="/collect/submissions?offset=20"' in html and "More (25 older)" in html
+    more = client.get("/collect/submissions?offset=20", headers={"HX-Request": "true"}).text
+    assert more.count('class="submission-row"') == 20 and "<html" not in more and "More (5 older)" in more
+    last = client.get("/collect/submissions?offset=40", headers={"HX-Request": "true"}).text
+    assert last.count('class="submission-row"') == 5 and "more-submissions" not in last
+    # without JavaScript the link opens the page with the older ones
+    assert client.get("/collect?offset=40").text.count('class="submission-row"') == 5
+    assert client.get("/collect/submissions?offset=-1").status_code == 422
+
+
+def test_an_unfinished_interview_of_a_wave_that_just_ended_can_still_be_finished(client, made, engine, personas):
+    from datetime import timedelta
+
+    from surveys.frame_service import field_date
+
+    with Session(engine) as session:
+        wave = session.get(type(made.baseline), made.baseline.id)
+        wave.ends_on = field_date() - timedelta(days=1)
+        session.add(wave)
+        session.commit()
+    login(client, "eddy")
+    assert client.get(f"/collect/{made.id}/{made.baseline.id}").status_code == 410
+    r = client.get(f"/collect/{made.id}/{made.baseline.id}?draft=abc")
+    assert r.status_code == 200 and 'id="wave-ended"' in r.text and "marked as late" in r.text

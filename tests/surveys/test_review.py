@@ -85,8 +85,15 @@ def test_bulk_actions_approve_send_back_and_reject_with_a_comment(client, person
         assert (sub.status, sub.review_comment, sub.reviewed_by_id) == \
             (SubmissionStatus.has_issues, "Interview too fast: redo the attitude block", personas["sonia"].id)
     client.post("/review", data={"csrf_token": csrf, "ids": [spread["fine"].id], "action": "approved"})
-    client.post("/review", data={"csrf_token": csrf, "ids": [spread["other"].id], "action": "rejected",
-                                 "comment": "duplicate"})
+    # "other" is Sonia's own interview: another reviewer decides on it (separation of duties).
+    own = client.post("/review", data={"csrf_token": csrf, "ids": [spread["other"].id], "action": "rejected",
+                                       "comment": "duplicate"})
+    assert "another supervisor must review your own interviews" in client.get(own.headers["location"]).text
+    assert _status(engine, spread["other"].id).status == SubmissionStatus.received
+    admin = client.__class__(client.app, base_url="http://testserver", follow_redirects=False)
+    admin_csrf = login(admin, "alice")
+    admin.post("/review", data={"csrf_token": admin_csrf, "ids": [spread["other"].id], "action": "rejected",
+                                "comment": "duplicate"})
     assert _status(engine, spread["fine"].id).status == SubmissionStatus.approved
     assert _status(engine, spread["other"].id).status == SubmissionStatus.rejected
     nothing = client.post("/review", data={"csrf_token": csrf, "action": "approved"})

@@ -227,3 +227,55 @@ def test_it_lists_the_problems_of_a_spec_given_as_json():
     assert "code used twice" in problems
     assert "'q1' constraint" in problems
     assert "choice list 'missing' does not exist" in problems
+
+
+# --- cascading selects (choice_filter) ---------------------------------------------------------
+
+
+def _cascade_spec():
+    """Department -> commune -> communal section, as Haitian forms ask for a place (names from the
+    IHSI's administrative divisions)."""
+    from surveys.spec import ChoiceSpec, InstrumentSpec  # noqa: PLC0415
+
+    def c(name, **columns):
+        return ChoiceSpec(name=name, labels={"en": name.replace("_", " ").title()}, extra=columns)
+
+    items = (
+        ItemSpec(code="department", type="single_choice", labels={"en": "Department"}, choice_list="departments",
+                 required=True),
+        ItemSpec(code="commune", type="single_choice", labels={"en": "Commune"}, choice_list="communes",
+                 choice_filter="department=${department}"),
+        ItemSpec(code="section", type="multiple_choice", labels={"en": "Communal sections"}, choice_list="sections",
+                 choice_filter="commune=${commune} or name='unknown'"),
+    )
+    return InstrumentSpec(
+        title="Places", form_id="places", version="1", default_language="en", languages=("en",),
+        sections=(SectionSpec(name="place", labels={"en": "Place"}, items=items),),
+        choice_lists={
+            "departments": (c("ouest"), c("nord")),
+            "communes": (c("port_au_prince", department="ouest"), c("petion_ville", department="ouest"),
+                         c("cap_haitien", department="nord")),
+            "sections": (c("turgeau", commune="port_au_prince"), c("bellevue_chardonniere", commune="petion_ville"),
+                         c("bande_du_nord", commune="cap_haitien"), c("unknown")),
+        })
+
+
+def test_a_cascading_select_takes_what_its_filter_offers_given_the_earlier_answers():
+    spec = _cascade_spec()
+    ok = check_answers(spec, {"department": "ouest", "commune": "petion_ville", "section": ["bellevue_chardonniere", "unknown"]})
+    assert ok.answers == {"department": "ouest", "commune": "petion_ville", "section": ["bellevue_chardonniere", "unknown"]}
+    with pytest.raises(AnswersInvalid) as refused:
+        check_answers(spec, {"department": "nord", "commune": "port_au_prince"})
+    (problem,) = refused.value.problems
+    assert problem.code == "commune"
+    assert problem.message == ("'port_au_prince' is not offered given the earlier answers "
+                               "(choice_filter department=${department})")
+    with pytest.raises(AnswersInvalid) as many:
+        check_answers(spec, {"department": "ouest", "commune": "port_au_prince", "section": ["turgeau", "bande_du_nord"]})
+    assert [(p.code, p.message.split(" is ")[0]) for p in many.value.problems] == [("section", "'bande_du_nord'")]
+
+
+def test_an_import_keeps_an_answer_outside_the_filter_as_a_constraint_failure():
+    checked = check_answers(_cascade_spec(), {"department": "nord", "commune": "port_au_prince"}, lenient_constraints=True)
+    assert checked.answers["commune"] == "port_au_prince"
+    assert [p.code for p in checked.constraint_failures] == ["commune"]

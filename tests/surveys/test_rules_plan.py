@@ -459,14 +459,19 @@ def test_evaluator_gives_what_evaluate_gives_on_every_shared_case():
             tree = expressions.parse(raw["expr"])
         except expressions.ExpressionError:
             continue
+        if "check" in raw or "uuid(" in raw["expr"]:
+            continue  # a different result at each call
         values = {**doc["default_values"], **raw.get("values", {})}
         today = _dt.date.fromisoformat(raw.get("today", doc["default_today"]))
         current = raw.get("current")
-        expected = _case_outcome(lambda: expressions.evaluate(tree, values, current=current, today=today))
+        options = {key: raw[key] for key in ("now", "repeats", "position", "choice", "choices", "seed") if key in raw}
+        if "random()" in raw["expr"] and "seed" not in raw:
+            options["seed"] = 1
+        expected = _case_outcome(lambda: expressions.evaluate(tree, values, current=current, today=today, **options))
         evaluator = expressions.Evaluator(tree)
         for _ in range(2):  # the second time from the memo
-            assert _case_outcome(lambda: evaluator(values, current=current, today=today)) == expected, raw["expr"]
-        assert _case_outcome(lambda: expressions.Evaluator(tree, memo=0)(values, current=current, today=today)) == expected
+            assert _case_outcome(lambda: evaluator(values, current=current, today=today, **options)) == expected, raw["expr"]
+        assert _case_outcome(lambda: expressions.Evaluator(tree, memo=0)(values, current=current, today=today, **options)) == expected
         checked += 1
     assert checked > 300
 
@@ -479,3 +484,17 @@ def test_evaluator_remembers_only_what_the_result_depends_on():
     assert evaluator({"a": "y"}, current="2026-01-03", today=_dt.date(2026, 1, 4)) is False
     with pytest.raises(expressions.ExpressionError, match="unknown field"):
         evaluator({}, current="2026-01-03", today=_dt.date(2026, 1, 4))
+
+
+def test_it_seeds_random_calculations_with_the_interview_as_the_phone_does():
+    base = make_kap_spec()
+    extra = SectionSpec(name="draws", labels={"en": "Draws"}, items=(
+        ItemSpec(code="draw", type="calculate", calculation="random()"),
+    ))
+    spec = dataclasses.replace(base, sections=base.sections + (extra,))
+    answers = make_answers()
+    first = rules.check_answers(spec, answers, interview="5b6c").answers["draw"]
+    again = rules.check_answers(spec, answers, interview="5b6c").answers["draw"]
+    other = rules.check_answers(spec, answers, interview="9f00").answers["draw"]
+    expected = expressions.evaluate(expressions.parse("random()"), {}, seed=expressions.seed_for("5b6c", "draw"))
+    assert first == again == rules._number_text(expected) != other

@@ -374,3 +374,26 @@ def test_it_filters_and_pages_submissions(session, kap, personas):
     assert (summary["eddy"].submissions, summary["eddy"].flagged, summary["eddy"].flags) == (2, 1, {"too_short": 1})
     with pytest.raises(service.SurveyError):
         ids(flag="nope")
+
+
+def test_the_flag_summary_counts_in_the_database_what_each_enumerator_has(session, kap, personas):
+    eddy, sonia = personas["eddy"], personas["sonia"]
+    made = [_submit(session, kap, make_payload(), eddy)[0] for _ in range(4)]
+    imported = _submit(session, kap, make_payload(), sonia)[0]
+    made[0].flags = [{"code": "too_short", "message": 'a "quoted" note'}, {"code": "straight_lining", "message": ""}]
+    made[1].flags = [{"code": "too_short", "message": ""}]
+    made[2].flags = [{"code": "frame_accepted", "message": "Approved as it is: stratum 'out_of_frame' typed"}]
+    made[3].enumerator_name = "Eddy on the old phone"  # the same account under another typed name
+    imported.enumerator_id, imported.enumerator_name = None, "kobo_enum_7"
+    imported.flags = [{"code": "outside_constraint", "message": ""}]
+    session.add_all([*made, imported])
+    session.commit()
+    summary = {e.enumerator: e for e in service.flag_summary(session=session, viewer=sonia)}
+    assert set(summary) == {"eddy", "kobo_enum_7"}
+    eddy_row = summary["eddy"]
+    assert (eddy_row.enumerator_id, eddy_row.submissions, eddy_row.flagged) == (eddy.id, 4, 3)
+    assert eddy_row.flags == {"too_short": 2, "straight_lining": 1, "frame_accepted": 1}
+    assert (summary["kobo_enum_7"].enumerator_id, summary["kobo_enum_7"].flags) == (None, {"outside_constraint": 1})
+    assert [e.enumerator for e in service.flag_summary(session=session, viewer=sonia)] == ["eddy", "kobo_enum_7"]
+    # an enumerator sees their own alone
+    assert [e.enumerator for e in service.flag_summary(session=session, viewer=eddy)] == ["eddy"]

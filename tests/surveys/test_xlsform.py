@@ -218,14 +218,14 @@ def test_it_round_trips_items_after_a_group_and_plain_label_columns() -> None:
 
 def test_it_accepts_pyxform_aliases_and_case() -> None:
     data = xlsx(
-        [["TYPE", "Name", "Caption:English (en)", "Hint:English (en)", "REQUIRED", "Relevance",
-          "jr:constraintMsg:English (en)", "constraint", "calculate", "requiredMsg:English (en)"],
+        [["TYPE", "Name", "Caption::English (en)", "Hint::English (en)", "REQUIRED", "Relevance",
+          "jr:constraintMsg::English (en)", "constraint", "calculate", "requiredMsg::English (en)"],
          ["select one from yn", "q1", "Q1", None, "TRUE"],
-         ["Select All That Apply yn", "q2", "Q2", None, "true()", "${q1} = 'yes'"],
+         ["select all that apply yn", "q2", "Q2", None, "true()", "${q1} = 'yes'"],
          ["int", "q3", "Q3", "h", "no", None, "too big", ". < 10", None, "needed"],
          ["q calculate", "c", None, None, None, None, None, None, "${q3} * 2"],
          ["string", "q4", "Q4", None, "Yes", "FALSE"]],
-        [["list name", "value", "caption:English (en)"], ["yn", "yes", "Yes"], ["yn", "no", "No"]],
+        [["list name", "value", "caption::English (en)"], ["yn", "yes", "Yes"], ["yn", "no", "No"]],
         [["Form_Title", "FORM_ID", "Default_Language"], ["Aliases", "aliases", "English (en)"]],
     )  # fmt: skip
     spec = read_xlsform(data)
@@ -307,19 +307,14 @@ def test_it_ignores_rows_after_a_long_blank_run_as_pyxform_does() -> None:
     assert [i.code for i in read_xlsform(xlsx(rows)).items()] == ["a"]
 
 
-def test_it_checks_expressions_without_the_expressions_module(monkeypatch: pytest.MonkeyPatch) -> None:
-    import surveys.xlsform as xlsform
+def test_it_imports_an_expression_konbit_cannot_evaluate_and_lists_it_as_a_limit() -> None:
+    from surveys.limits import instrument_limits
 
-    monkeypatch.setattr(xlsform, "parse", None)
-    good = xlsx([H + ["relevant"], ["text", "a", "A"], ["text", "b", "B", "${a} = 'x (y'"]])
-    assert read_xlsform(good).item("b").relevant == "${a} = 'x (y'"
-    for expression, words in [("(${a} = 1", "unclosed parenthesis"), ("${a} = 'x", "unterminated string"),
-                              ("${a}) = 1", "unexpected ')'"), ("${a = 1", "without a closing"),
-                              ("${zz} = 1", "${zz} refers to no question")]:  # fmt: skip
-        bad = xlsx([H + ["relevant"], ["text", "a", "A"], ["text", "b", "B", expression]])
-        (problem,) = problems_of(bad)
-        assert (problem.sheet, problem.row, problem.column) == ("survey", 3, "relevant")
-        assert words in problem.message
+    data = xlsx([H + ["calculation"], ["text", "a", "A"], ["calculate", "c", None, "concatx(${a}, '-')"]])
+    spec = read_xlsform(data)  # pyxform accepts it (ODK Validate would not): Konbit imports it
+    assert spec.item("c").calculation == "concatx(${a}, '-')"
+    (limit,) = [lim for lim in instrument_limits(spec) if "cannot evaluate" in lim.topic]
+    assert "c (calculation" in limit.codes[0] and "concatx" in limit.codes[0]
 
 
 def test_a_problem_reads_as_a_location_and_a_message() -> None:
@@ -338,60 +333,29 @@ def test_spec_from_dict_rejects_malformed_input() -> None:
 
 # --- the reference forms ----------------------------------------------------------------------
 
-# file -> None when imported, else [(sheet, row, column, words in the message)] that must be reported
-REFERENCE_EXPECTATIONS: dict[str, list[tuple[str, int, str, str]] | None] = {
-    "text_and_integer.xlsx": None,
-    "yes_or_no_question.xlsx": None,
-    "group.xlsx": [("survey", 4, "type", "'phone number' is not supported")],
-    "specify_other.xlsx": [("survey", 2, "type", "'or_other' is not supported")],
-    "bad_calc.xlsx": [("survey", 2, "calculation", "unterminated string")],
-    "case_insensitivity.xlsx": [
-        ("SURVEY", 3, "TYPE", "'select_one_external c1' is not supported"),
-        ("SURVEY", 4, "TYPE", "'osm c1' is not supported"),
-    ],
-    "choice_filter_test.xlsx": [
-        ("survey", 3, "choice_filter", "choice_filter"),
-        ("survey", 4, "choice_filter", "choice_filter"),
-        ("choices", 6, "name", "Duplicate choice 'king'"),
-    ],
-    "duplicate_columns.xlsx": [
-        ("survey", 1, "label", "Duplicate column header: label"),
-        ("survey", 16, "type", "Repeats"),
-    ],
-    "xlsform_spec_test.xlsx": [
-        ("survey", 15, "type", "Repeats"),
-        ("survey", 34, "type", "'geopoint' is not supported"),
-        ("survey", 9, "image::english", "not supported"),
-        ("choices", 4, "label", "has no label"),
-    ],
-    "UCL_Biomass_Plot_Form.xlsx": [
-        ("survey", 16, "type", "select_one_from_file"),
-        ("survey", 32, "type", "Repeats"),
-        ("survey", 49, "required", "conditional required"),
-        ("survey", 26, "calculation", "sqrt"),
-    ],
-}
+def _pyxform_refuses(data: bytes) -> bool:
+    from pyxform.xls2xform import convert
+
+    try:
+        convert(xlsform=data, file_type=".xlsx")
+    except Exception:  # noqa: BLE001
+        return True
+    return False
 
 
-def test_every_reference_form_is_listed() -> None:
-    assert sorted(p.name for p in REFERENCE.glob("*.xlsx")) == sorted(REFERENCE_EXPECTATIONS)
-
-
-@pytest.mark.parametrize("name", sorted(REFERENCE_EXPECTATIONS))
-def test_it_imports_or_clearly_refuses_reference_form(name: str) -> None:
+@pytest.mark.parametrize("name", sorted(p.name for p in REFERENCE.glob("*.xlsx")))
+def test_it_imports_or_refuses_each_reference_form_as_pyxform_does(name: str) -> None:
     data = (REFERENCE / name).read_bytes()
-    expected = REFERENCE_EXPECTATIONS[name]
-    if expected is None:
-        spec = read_xlsform(data)
-        assert_round_trip(spec)
+    if _pyxform_refuses(data):
+        errors = problems_of(data)
+        assert all(p.sheet and p.message for p in errors), errors
         return
-    errors = problems_of(data)
-    for p in errors:  # every refusal points at a place in the workbook
-        assert p.sheet and p.row and p.column and p.message, p
-    for sheet, row, column, words in expected:
-        assert any(
-            (p.sheet, p.row, p.column) == (sheet, row, column) and words in p.message for p in errors
-        ), f"{(sheet, row, column, words)} not in {[str(p) for p in errors]}"
+    assert_round_trip(read_xlsform(data))
+
+
+def test_it_refuses_duplicate_columns_naming_the_column() -> None:
+    (problem,) = problems_of((REFERENCE / "duplicate_columns.xlsx").read_bytes())
+    assert (problem.sheet, problem.column) == ("survey", "label") and "Duplicate column header" in problem.message
 
 
 def test_reference_yes_no_form_gives_a_yes_no_item() -> None:
@@ -407,64 +371,107 @@ H = ["type", "name", "label"]
 YN = [["list_name", "name", "label"], ["yn", "yes", "Yes"], ["yn", "no", "No"]]
 L5 = [["list_name", "name", "label"], *(["ag", n, n] for n in "abcde")]
 
-# (id, survey, choices, settings, expected (sheet, row, column), words in the message)
-MALFORMED = [
-    ("duplicate header", [["type", "name", "label", "label"], ["text", "a", "A", "B"]], None, None,
-     ("survey", 1, "label"), "Duplicate column header: label"),
-    ("duplicate header by case", [["type", "name", "label", "LABEL"], ["text", "a", "A"]], None, None,
-     ("survey", 1, "LABEL"), "Duplicate column header"),
-    ("same language twice", [["type", "name", "label::English (en)", "label::en"], ["text", "a", "A"]], None, None,
-     ("survey", 1, "label::en"), "both hold the 'en' label"),
-    ("language on a plain column", [["type", "name", "label", "relevant::en"], ["text", "a", "A"]], None, None,
-     ("survey", 1, "relevant::en"), "cannot have a language"),
-    ("empty language", [["type", "name", "label::"], ["text", "a", "A"]], None, None,
-     ("survey", 1, "label::"), "names no language"),
-    ("no type column", [["name", "label"], ["a", "A"]], None, None, ("survey", 1, "type"), "no 'type' column"),
-    ("no name column", [["type", "label"], ["text", "A"]], None, None, ("survey", 1, "name"), "no 'name' column"),
-    ("row without type", [H, ["text", "a", "A"], [None, "b", "B"]], None, None, ("survey", 3, "type"), "no type"),
-    ("unknown type", [H, ["text", "a", "A"], ["colour", "b", "B"]], None, None,
-     ("survey", 3, "type"), "Unknown question type 'colour'"),
-    ("unsupported type", [H, ["geopoint", "g", "Where?"]], None, None, ("survey", 2, "type"), "'geopoint' is not supported"),
-    ("missing choice list", [H, ["select_one nope", "q", "Q"]], YN, None, ("survey", 2, "type"), "'nope' is not defined"),
-    ("select without list", [H, ["select_one", "q", "Q"]], YN, None, ("survey", 2, "type"), "names no choice list"),
-    ("junk after list", [H, ["select_one yn junk", "q", "Q"]], YN, None, ("survey", 2, "type"), "Unexpected text"),
-    ("or_other", [H, ["select_one yn or_other", "q", "Q"]], YN, None, ("survey", 2, "type"), "'or_other' is not supported"),
-    ("select from file", [H, ["select_one_from_file a.csv", "q", "Q"]], None, None, ("survey", 2, "type"), "not supported"),
-    ("duplicate name", [H, ["text", "a", "A"], ["integer", "a", "B"]], None, None,
-     ("survey", 3, "name"), "Duplicate name 'a' (first used on row 2)"),
-    ("group and item share a name", [H, ["begin group", "a"], ["text", "a", "A"], ["end group"]], None, None,
-     ("survey", 3, "name"), "Duplicate name 'a'"),
-    ("invalid name", [H, ["text", "my name", "A"]], None, None, ("survey", 2, "name"), "Name 'my name' is not valid"),
-    ("name starting with a digit", [H, ["text", "1a", "A"]], None, None, ("survey", 2, "name"), "is not valid"),
-    ("missing name", [H, ["text", None, "A"]], None, None, ("survey", 2, "name"), "has no name"),
-    ("group never closed", [H, ["text", "a", "A"], ["begin group", "g", "G"], ["text", "b", "B"]], None, None,
-     ("survey", 3, "type"), "never closed"),
-    ("end without begin", [H, ["text", "a", "A"], ["end group"]], None, None, ("survey", 3, "type"), "no matching 'begin group'"),
-    ("end repeat closes a group", [H, ["begin group", "g"], ["text", "a", "A"], ["end repeat"]], None, None,
-     ("survey", 4, "type"), "closes 'begin group'"),
-    ("repeat", [H, ["begin repeat", "r", "R"], ["text", "a", "A"], ["end repeat"]], None, None,
-     ("survey", 2, "type"), "Repeats ('begin repeat') are not supported"),
+# (id, survey, choices, settings): forms whose fate pyxform decides (Konbit imports what pyxform
+# accepts, and refuses what it refuses, with pyxform's reason and row)
+PYXFORM_DECIDES = [
+    ("duplicate header", [["type", "name", "label", "label"], ["text", "a", "A", "B"]], None, None),
+    ("no type column", [["name", "label"], ["a", "A"]], None, None),
+    ("row without type", [H, ["text", "a", "A"], [None, "b", "B"]], None, None),
+    ("unknown type", [H, ["text", "a", "A"], ["colour", "b", "B"]], None, None),
+    ("geopoint", [H, ["geopoint", "g", "Where?"]], None, None),
+    ("missing choice list", [H, ["select_one nope", "q", "Q"]], YN, None),
+    ("select without list", [H, ["select_one", "q", "Q"]], YN, None),
+    ("or_other", [H, ["select_one yn or_other", "q", "Q"]], YN, None),
+    ("select from file", [H, ["select_one_from_file a.csv", "q", "Q"]], None, None),
+    ("duplicate name", [H, ["text", "a", "A"], ["integer", "a", "B"]], None, None),
+    ("same name in two groups", [H, ["begin group", "g"], ["text", "a", "A"], ["end group"],
+                                 ["begin group", "h"], ["text", "a", "A2"], ["end group"]], None, None),
+    ("invalid name", [H, ["text", "my name", "A"]], None, None),
+    ("missing name", [H, ["text", None, "A"]], None, None),
+    ("note without a name", [H, ["note", None, "Hello"]], None, None),
+    ("group never closed", [H, ["text", "a", "A"], ["begin group", "g", "G"], ["text", "b", "B"]], None, None),
+    ("end without begin", [H, ["text", "a", "A"], ["end group"]], None, None),
+    ("repeat", [H, ["begin repeat", "r", "R"], ["text", "a", "A"], ["end repeat"]], None, None),
     ("nested group", [H, ["begin group", "g"], ["begin group", "h"], ["text", "a", "A"], ["end group"], ["end group"]],
-     None, None, ("survey", 3, "type"), "cannot be nested"),
-    ("choice_filter", [H + ["choice_filter"], ["select_one yn", "q", "Q", "name = 'yes'"]], YN, None,
-     ("survey", 2, "choice_filter"), "choice_filter"),
-    ("conditional required", [H + ["required"], ["text", "a", "A"], ["text", "b", "B", "${a} = 'x'"]], None, None,
-     ("survey", 3, "required"), "conditional required"),
-    ("unknown reference", [H + ["relevant"], ["text", "a", "A", "${b} > 1"]], None, None,
-     ("survey", 2, "relevant"), "${b} refers to no question"),
-    ("bad expression", [H + ["constraint"], ["integer", "a", "A", "(. > 3"]], None, None,
-     ("survey", 2, "constraint"), "Invalid expression '(. > 3'"),
-    ("bad group relevance", [H + ["relevant"], ["begin group", "g", "G", "${zz} = 1"], ["text", "a", "A"], ["end group"]],
-     None, None, ("survey", 2, "relevant"), "${zz} refers to no question"),
-    ("unknown reference in a label", [["type", "name", "label::English (en)"], ["note", "n", "Hi ${who}"]], None, None,
-     ("survey", 2, "label::English (en)"), "${who} refers to no question"),
-    ("unknown reference in an appearance", [H + ["appearance"], ["text", "a", "A", "${zz}"]], None, None,
-     ("survey", 2, "appearance"), "${zz} refers to no question"),  # pyxform refuses it (found by the fuzz test)
-    ("calculate without calculation", [H, ["calculate", "c"]], None, None, ("survey", 2, "calculation"), "has no calculation"),
-    ("question without label", [H, ["text", "a"]], None, None, ("survey", 2, "label"), "has no label"),
-    ("unsupported column in use", [H + ["image"], ["note", "n", "N", "x.png"]], None, None,
-     ("survey", 2, "image"), "not supported"),
-    ("read_only", [H + ["read_only"], ["text", "a", "A", "yes"]], None, None, ("survey", 2, "read_only"), "not supported"),
+     None, None),
+    ("required on a group", [H + ["required"], ["begin group", "g", "G", "false"], ["text", "a", "A"], ["end group"]],
+     None, None),
+    ("choice_filter", [H + ["choice_filter"], ["select_one yn", "q", "Q", "name = 'yes'"]], YN, None),
+    ("conditional required", [H + ["required"], ["text", "a", "A"], ["text", "b", "B", "${a} = 'x'"]], None, None),
+    ("unknown reference", [H + ["relevant"], ["text", "a", "A", "${b} > 1"]], None, None),
+    ("calculate without calculation", [H, ["calculate", "c"]], None, None),
+    ("question without label", [H, ["text", "a"]], None, None),
+    ("media column", [H + ["image"], ["note", "n", "N", "x.png"]], None, None),
+    ("read_only", [H + ["read_only"], ["text", "a", "A", "yes"]], None, None),
+    ("choice without label", [H + [], ["select_one l", "q", "Q"]], [["list_name", "name", "label"], ["l", "a"]], None),
+    ("choice name with a space", [H, ["select_one l", "q", "Q"]], [["list_name", "name", "label"], ["l", "a b", "A"]],
+     None),
+    ("duplicate choice", [H, ["select_one l", "q", "Q"]], [["list_name", "name", "label"], ["l", "a", "A"], ["l", "a", "B"]],
+     None),
+    ("no survey sheet", None, YN, None),
+    ("empty survey", [H], None, None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("survey, choices, settings", [c[1:] for c in PYXFORM_DECIDES], ids=[c[0] for c in PYXFORM_DECIDES])
+def test_it_imports_what_pyxform_accepts_and_refuses_what_it_refuses(survey, choices, settings) -> None:
+    data = xlsx(survey, choices, settings)
+    if _pyxform_refuses(data) or survey == [H]:  # a form without a single row: nothing to import
+        errors = problems_of(data)
+        assert errors and all(p.message for p in errors)
+        return
+    spec = read_xlsform(data)
+    assert_round_trip(spec)
+
+
+def test_it_gives_pyxform_s_row_when_pyxform_refuses() -> None:
+    (problem,) = problems_of(xlsx([H, ["text", "a", "A"], ["colour", "b", "B"]]))
+    assert problem.sheet == "survey" and "colour" in problem.message
+    (problem,) = problems_of(xlsx([H, ["text", "a", "A"], ["calculate", "c"]]))
+    assert (problem.sheet, problem.row) == ("survey", 3) and "calculation" in problem.message
+
+
+def test_it_keeps_nested_groups_repeats_and_duplicate_names() -> None:
+    data = xlsx([H + ["relevant", "required"],
+                 ["text", "top", "Top"],
+                 ["begin group", "g", "G", "${top} != ''", "false"], ["text", "a", "A"],
+                 ["begin group", "h", "H"], ["integer", "b", "B"], ["end group"],
+                 ["text", "c", "C"], ["end group"],
+                 ["begin repeat", "r", "R"], ["text", "a", "A again"], ["end repeat"]])  # fmt: skip
+    spec = read_xlsform(data)
+    assert [(s.name, [g.name for g in s.parents], [i.code for i in s.items], s.repeat) for s in spec.sections] == [
+        ("", [], ["top"], False), ("g", [], ["a"], False), ("h", ["g"], ["b"], False), ("g", [], ["c"], False),
+        ("r", [], ["r_a"], True)]  # fmt: skip
+    assert spec.item("r_a").xls_name == "a" and spec.sections[2].relevants == ("${top} != ''",)
+    assert_round_trip(spec)
+
+
+def test_it_reads_the_new_types_and_keeps_their_columns() -> None:
+    data = xlsx([H + ["parameters", "bind::odk:length", "body::accuracyThreshold", "media::image", "guidance_hint"],
+                 ["geopoint", "gp", "Where", None, None, "5"],
+                 ["range", "rg", "How much", "start=1 end=5 step=1"],
+                 ["text", "t", "Name", None, "0-20", None, "pic.png", "Ask slowly"],
+                 ["image", "ph", "Photo", "max-pixels=1000"],
+                 ["time", "tm", "When"], ["datetime", "dt", "When exactly"], ["barcode", "bc", "Code"],
+                 ["acknowledge", "ok", "OK?"], ["audit", "audit"], ["phonenumber", "phone"],
+                 ["hidden", "hid"], ["rank l", "rk", "Rank"], ["note", None, "A note without a name"]],
+                [["list_name", "name"], ["l", "x"], ["l", "y"]])  # fmt: skip
+    spec = read_xlsform(data)
+    types = {i.code: i.type for i in spec.items()}
+    assert {k: types[k] for k in ("gp", "rg", "ph", "tm", "dt", "bc", "ok", "audit", "phone", "hid", "rk")} == {
+        "gp": "geopoint", "rg": "range", "ph": "image", "tm": "time", "dt": "datetime", "bc": "barcode",
+        "ok": "acknowledge", "audit": "audit", "phone": "phonenumber", "hid": "hidden", "rk": "rank"}  # fmt: skip
+    assert spec.item("rg").parameters == "start=1 end=5 step=1" and spec.item("ph").parameters == "max-pixels=1000"
+    assert spec.item("t").extra == {"bind::odk:length": "0-20", "media::image": "pic.png", "guidance_hint": "Ask slowly"}
+    assert spec.item("gp").extra == {"body::accuracyThreshold": "5"}
+    assert [c.labels for c in spec.choice_lists["l"]] == [{"en": "x"}, {"en": "y"}]  # no label: the name
+    assert any(i.type == "note" for i in spec.items())
+    assert_round_trip(spec)
+
+
+# (id, survey, choices, settings, expected (sheet, row, column), words in the message): the KAP
+# columns, which pyxform passes through and Konbit checks
+MALFORMED = [
     ("kap_domain unknown", [H + ["kap_domain"], ["text", "a", "A", "feelings"]], None, None,
      ("survey", 2, "kap_domain"), "kap_domain 'feelings' is not one of"),
     ("kap_domain on a note", [H + ["kap_domain"], ["note", "n", "N", "knowledge"]], None, None,
@@ -483,48 +490,23 @@ MALFORMED = [
      YN, None, ("survey", 2, "kap_channel"), "only for exposure items"),
     ("personal not yes/no", [H + ["personal"], ["text", "a", "A", "perhaps"]], None, None,
      ("survey", 2, "personal"), "'perhaps' is not yes or no"),
-    ("kap column on a group", [H + ["kap_domain"], ["begin group", "g", "G", "knowledge"], ["end group"]], None, None,
-     ("survey", 2, "kap_domain"), "cannot be used on a group"),
-    ("choice without list_name", [H], [["list_name", "name", "label"], [None, "a", "A"]], None,
-     ("choices", 2, "list_name"), "no list_name"),
-    ("choice without name", [H], [["list_name", "name", "label"], ["l", None, "A"]], None,
-     ("choices", 2, "name"), "has no name"),
-    ("choice name with a space", [H], [["list_name", "name", "label"], ["l", "a b", "A"]], None,
-     ("choices", 2, "name"), "contains a space"),
-    ("duplicate choice", [H], [["list_name", "name", "label"], ["l", "a", "A"], ["l", "a", "B"]], None,
-     ("choices", 3, "name"), "Duplicate choice 'a' in list 'l' (first on row 2)"),
-    ("choice without label", [H], [["list_name", "name", "label"], ["l", "a"]], None,
-     ("choices", 2, "label"), "has no label"),
-    ("choices sheet without list_name", [H], [["name", "label"], ["a", "A"]], None,
-     ("choices", 1, "list_name"), "no list_name column"),
-    ("choice media", [H], [["list_name", "name", "label", "image"], ["l", "a", "A", "a.png"]], None,
-     ("choices", 2, "image"), "not supported"),
-    ("settings duplicate header", [H, ["text", "a", "A"]], None, [["form_id", "form_id"], ["x", "y"]],
-     ("settings", 1, "form_id"), "Duplicate column header: form_id"),
-    ("no survey sheet", None, YN, None, ("survey", None, None), "no 'survey' sheet"),
-    ("empty survey", [H], None, None, ("survey", None, None), "no questions"),
 ]  # fmt: skip
 
 
 @pytest.mark.parametrize(
     "survey, choices, settings, where, words", [case[1:] for case in MALFORMED], ids=[case[0] for case in MALFORMED]
 )
-def test_it_reports_where_a_malformed_form_goes_wrong(survey, choices, settings, where, words) -> None:
+def test_it_reports_where_a_kap_column_goes_wrong(survey, choices, settings, where, words) -> None:
     errors = problems_of(xlsx(survey, choices, settings))
     matches = [p for p in errors if (p.sheet, p.row, p.column) == where]
     assert matches, f"nothing at {where}: {[str(p) for p in errors]}"
     assert any(words in p.message for p in matches), [str(p) for p in matches]
 
 
-def test_it_collects_every_problem_in_one_pass() -> None:
-    data = xlsx(
-        [H + ["kap_domain"], ["text", "a", "A", "bogus"], ["colour", "b", "B"], ["text", "a", "C"],
-         ["begin group", "g"]],
-        [["list_name", "name", "label"], ["l", "x", None]],
-    )  # fmt: skip
+def test_it_collects_every_kap_problem_in_one_pass() -> None:
+    data = xlsx([H + ["kap_domain", "personal"], ["text", "a", "A", "bogus"], ["text", "b", "B", None, "perhaps"]])
     where = [(p.sheet, p.row, p.column) for p in problems_of(data)]
-    assert where == [("survey", 2, "kap_domain"), ("survey", 3, "type"), ("survey", 4, "name"),
-                     ("survey", 5, "type"), ("choices", 2, "label")]  # fmt: skip
+    assert where == [("survey", 2, "kap_domain"), ("survey", 3, "personal")]
 
 
 def _zip(files: dict[str, bytes]) -> bytes:
@@ -602,6 +584,15 @@ def test_any_cells_give_a_refusal_or_a_spec_that_round_trips(rows: list[list]) -
     try:
         spec = read_xlsform(data)
     except XLSFormError as exc:
-        assert exc.errors and all(p.sheet == "survey" and p.row for p in exc.errors), exc.errors
+        assert exc.errors and all(p.message for p in exc.errors), exc.errors
         return
     assert_round_trip(spec)
+
+
+def test_items_in_a_repeat_stay_out_of_kap_scoring() -> None:
+    from surveys.scoring import scoring_key
+
+    data = xlsx([H + ["kap_domain", "kap_correct"],
+                 ["select_one yn", "k1", "K1", "knowledge", "yes"],
+                 ["begin repeat", "r", "R"], ["select_one yn", "k2", "K2", "knowledge", "yes"], ["end repeat"]], YN)
+    assert scoring_key(read_xlsform(data)).codes == ("k1",)

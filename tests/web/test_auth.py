@@ -446,7 +446,7 @@ def test_it_refuses_a_token_for_a_wrong_password(client, personas, engine):
     r = client.post("/api/v1/token", data={"username": "eddy", "password": "not-the-password"})
     assert r.status_code == 401
     assert r.headers["WWW-Authenticate"] == "Bearer"
-    assert r.json() == {"detail": "Unknown user name or wrong password."}
+    assert r.json() == {"detail": "Unknown user name or wrong password.", "errors": []}
     assert rows(engine, AuthSession) == []
     [a] = rows(engine, LoginAttempt)
     assert (a.channel, a.success, a.reason) == ("api", False, "bad_password")

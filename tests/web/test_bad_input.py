@@ -219,13 +219,13 @@ def test_it_shows_the_not_found_page_to_anonymous_visitors_too(client):
 def test_it_answers_an_unknown_api_address_with_json(client):
     r = client.get("/api/v1/no/such/thing")
     assert r.status_code == 404
-    assert r.json() == {"detail": "There is nothing at this address."}
+    assert r.json() == {"detail": "There is nothing at this address.", "errors": []}
 
 
 def test_it_answers_a_wrong_method_with_405(client):
     r = client.delete("/healthz")
     assert r.status_code == 405
-    assert r.json() == {"detail": "This address does not accept that method."}
+    assert r.json() == {"detail": "This address does not accept that method.", "errors": []}
     r = client.put("/login")
     assert r.status_code == 405
     assert "<html" in r.text
@@ -255,11 +255,13 @@ def test_it_has_no_inline_script_in_the_layout(client, personas):
 
 
 def test_it_says_pages_vary_by_hx_request(client, personas):
-    assert client.get("/login").headers["vary"] == "HX-Request"
+    # and by Accept-Encoding (the page is gzipped for the browsers that accept it) and its language
+    vary = client.get("/login").headers["vary"]
+    assert {"HX-Request", "Accept-Encoding", "Accept-Language"} <= set(vary.split(", ")), vary
     login(client, "alice")
     for path in ("/", "/users", "/audit", "/account"):
         r = client.get(path)
-        assert r.headers["vary"] == "HX-Request", path
+        assert {"HX-Request", "Accept-Encoding", "Accept-Language"} <= set(r.headers["vary"].split(", ")), path
         assert r.headers["cache-control"] == "no-store", path
 
 

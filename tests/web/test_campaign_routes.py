@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 from campaign.models import Campaign, ChannelConfig, Contact, ContactSegment, Placement
 from tests.campaign.factories import approved_message
 from tests.factories import bearer, login
+from web.accounts.models import AuditEvent
 
 
 def _setup(engine, personas):
@@ -53,6 +54,10 @@ def test_a_planner_builds_a_campaign_in_the_browser_and_sees_it_on_the_calendar(
     week = client.get("/campaigns/calendar?view=week&date=2026-03-09&segment=general_public", headers={"HX-Request": "true"})
     assert week.text.count("<time datetime=") == 3 and "<html" not in week.text
     assert client.get("/campaigns/calendar?view=list&date=2026-03-01&segment=judges").text.count("<time datetime=") == 0
+    # The filter form sends its "All" options as empty values: no filter, not a 422.
+    every = client.get("/campaigns/calendar?view=month&date=2026-03-01&campaign=&channel=&segment=&language=&message=",
+                       headers={"HX-Request": "true"})
+    assert every.status_code == 200 and every.text.count("<time datetime=") == 6
     timeline = client.get(f"/campaigns/{campaign_id}/timeline").text
     assert "General public" in timeline
     # Communications staff cannot activate; a lead can.
@@ -142,11 +147,24 @@ def test_contact_import_reports_bad_rows_and_stores_nothing_until_confirmed(clie
         assert len(s.exec(select(ContactSegment)).all()) == 1
     # Confirming twice stores nothing more; the import is gone.
     assert client.post(f"/campaigns/contacts/import/{token}/step", headers={"X-CSRF-Token": csrf}).status_code == 404
+    # The export has the import's columns, so it goes back in as it came out (and is audited).
+    exported = client.get("/campaigns/contacts.csv")
+    assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
+    lines = exported.content.decode("utf-8-sig").splitlines()
+    assert lines[0] == "name,phone,email,language,region,segments,consent_at,consent_method,consent_recorded_by,opted_out,profession"
+    assert lines[1].startswith("Jean Baptiste,'+50937123456,marie@example.org,ht,Ouest,judges,2026-01-10")  # '+: not a formula
+    assert len(lines) == 3 and client.get("/campaigns/contacts.csv?segment=judges").text.count("\n") == 2
+    with Session(engine) as s:
+        assert s.exec(select(AuditEvent).where(AuditEvent.action == "contacts.export")).first() is not None
+    again = client.post("/campaigns/contacts/import", data={"csrf_token": csrf, "country": "HT"},
+                        files={"file": ("konbit-contacts.csv", exported.content, "text/csv")})
+    assert again.status_code == 200 and "<strong>0</strong> line(s) with a problem" in again.text
     # Enumerators and supervisors see nothing of contacts.
     for name in ("eddy", "sonia"):
         c = client.__class__(client.app, base_url="http://testserver", follow_redirects=False)
         login(c, name)
         assert c.get("/campaigns/contacts").status_code == 403
+        assert c.get("/campaigns/contacts.csv").status_code == 403
         assert c.get("/api/v1/campaigns/contacts").status_code == 403
 
 

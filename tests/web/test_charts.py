@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import copy
-import gzip
 import json
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 from sqlmodel import Session
@@ -13,7 +13,10 @@ from sqlmodel import Session
 from surveys.analysis_service import get_report
 from tests.factories import login
 from tests.surveys.factories import make_demo_survey
-from web.charts import domain_figure, exposure_figure, group_figure, plotly_css, plotly_js, report_figures
+from web.assets import static_url
+from web.charts import (
+    PLOTLY_JS, PLOTLY_TRACES, domain_figure, exposure_figure, group_figure, knowledge_figure, plotly_css, report_figures,
+)
 from web.render import templates
 
 
@@ -66,13 +69,28 @@ def test_exposure_is_drawn_by_dose_and_proportions_in_percent(report):
     assert fig["data"][0]["x"] == report["exposure"]["levels"]
 
 
+def test_knowledge_levels_stack_to_100_in_each_wave_and_segment(report):
+    figure = knowledge_figure(report, {"police": "Police (PNH)"})
+    good, moderate, poor = figure["data"]
+    groups, waves = good["x"]
+    assert groups[:2] == ["All respondents", "All respondents"] and waves[:2] == ["baseline", "endline"]
+    assert "Police (PNH)" in groups  # segment codes named
+    assert figure["layout"]["barmode"] == "stack"
+    for g, m, p in zip(good["y"], moderate["y"], poor["y"]):
+        assert g + m + p == pytest.approx(100)
+    levels = report["knowledge_levels"]
+    assert good["y"][0] == pytest.approx(levels["baseline"]["good"]["estimate"] * 100)
+    assert levels["change"]["ok"] and 0 <= levels["change"]["p_value"] <= 1
+    assert {g["value"] for g in levels["groups"]} == {g["value"] for g in report["groups"]}
+
+
 def test_a_report_with_nothing_to_draw_has_no_charts(report):
     empty = copy.deepcopy(report)
     for entry in empty["domains"]:
         entry["ok"] = False
-    empty["groups"], empty["did"], empty["exposure"] = [], None, None
+    empty["groups"], empty["did"], empty["exposure"], empty["knowledge_levels"] = [], None, None, None
     assert report_figures(empty) == {}
-    assert list(report_figures(report)) == ["domains", "groups", "did", "exposure"]
+    assert list(report_figures(report)) == ["domains", "groups", "did", "knowledge", "exposure"]
 
 
 class _Attrs(HTMLParser):
@@ -108,23 +126,38 @@ def test_the_report_page_links_plotly_and_holds_its_figures(client, personas, en
     made = make_demo_survey(engine, per_wave=60, seed=5)  # in this app's database
     page = client.get(f"/analysis/{made.id}")
     assert page.status_code == 200
-    assert '<script src="/static/vendor/plotly/plotly.min.js" defer></script>' in page.text
+    # plotly.js is no <script> of the page (it would hold htmx until it arrived): charts.js fetches it
+    assert f'<script src="{static_url("js/charts.js")}" data-plotly="{static_url(PLOTLY_JS)}" defer></script>' in page.text
+    assert "plotly-basic.min" not in page.text.replace(static_url(PLOTLY_JS), "")
     assert 'id="plotly.js-style-global" class="no-inline-styles"' in page.text
     assert 'id="chart-domains"' in page.text and "data-figure='" in page.text
+    assert 'id="chart-knowledge"' in page.text and 'id="knowledge-levels"' in page.text
 
 
-def test_plotly_js_is_served_by_the_app_gzipped_and_cached(client):
-    body, _, version = plotly_js()
-    plain = client.get("/static/vendor/plotly/plotly.min.js", headers={"Accept-Encoding": "identity"})
-    assert plain.status_code == 200 and plain.content == body and version.count(".") == 2
+def test_plotly_js_is_the_partial_bundle_served_compressed_and_cached_for_good(client):
+    body = (Path(__file__).resolve().parents[2] / "web" / "static" / PLOTLY_JS).read_bytes()
+    assert body.startswith(b"/**\n* plotly.js (basic - minified) v")
+    url = static_url(PLOTLY_JS)
+    plain = client.get(url, headers={"Accept-Encoding": "identity"})
+    assert plain.status_code == 200 and plain.content == body
     assert plain.headers["content-type"].startswith("text/javascript")
-    assert "max-age" in plain.headers["cache-control"] and plain.headers["vary"] == "Accept-Encoding"
-    raw = client.get("/static/vendor/plotly/plotly.min.js", headers={"Accept-Encoding": "gzip"})
-    assert raw.headers["content-encoding"] == "gzip" and int(raw.headers["content-length"]) < len(body) / 2
-    assert raw.content == body  # httpx decodes it: the gzip is of the same bytes
-    assert gzip.decompress(plotly_js()[1]) == body
-    again = client.get("/static/vendor/plotly/plotly.min.js", headers={"If-None-Match": plain.headers["etag"]})
-    assert again.status_code == 304
+    assert plain.headers["cache-control"] == "public, max-age=31536000, immutable"
+    packed = client.get(url, headers={"Accept-Encoding": "gzip, deflate, br"})
+    assert packed.headers["content-encoding"] == "br" and int(packed.headers["content-length"]) < 340_000
+    gzipped = client.get(url, headers={"Accept-Encoding": "gzip"})
+    assert gzipped.headers["content-encoding"] == "gzip" and gzipped.content == body
+    # the name pages used before: the same partial bundle
+    assert client.get("/static/vendor/plotly/plotly.min.js", headers={"Accept-Encoding": "identity"}).content == body
+
+
+def test_every_figure_is_of_a_trace_type_the_bundle_draws(client, personas, engine):
+    made = make_demo_survey(engine, per_wave=60, seed=5)
+    login(client, "leo")
+    page = client.get(f"/analysis/{made.id}?by=segment")
+    parser = _Attrs()
+    parser.feed(page.text)
+    types = {trace.get("type", "scatter") for f in parser.figures for trace in json.loads(f)["data"]}
+    assert types and types <= PLOTLY_TRACES, types
 
 
 def test_plotlys_own_style_rules_come_as_a_stylesheet(client):
@@ -132,5 +165,5 @@ def test_plotlys_own_style_rules_come_as_a_stylesheet(client):
     assert ".js-plotly-plot .plotly .main-svg{position:absolute;" in css
     assert ".plotly-notifier{" in css and css.count("{") >= 50
     assert ids and all(len(i) >= 16 for i in ids)
-    served = client.get("/static/vendor/plotly/plotly.css")
+    served = client.get(static_url("vendor/plotly/plotly.css"))
     assert served.status_code == 200 and served.text == css and served.headers["content-type"].startswith("text/css")

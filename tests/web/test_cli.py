@@ -248,3 +248,18 @@ def test_it_serves_with_several_worker_processes(upgraded):
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
     assert "workers: 2" in out and "Traceback" not in err
+
+
+@pytest.mark.parametrize("module", ["web", "web.cli"])
+def test_python_dash_m_has_every_command_of_the_console_script(module, tmp_path):
+    """``python -m web.cli`` ran its module as ``__main__`` while the other command modules registered
+    on ``web.cli``: worker, scheduler, analyze, backup and import-responses were missing."""
+    env = environment(data_dir=str(tmp_path / "data"), database_url=f"sqlite:///{tmp_path / 'k.db'}")
+    out = subprocess.run([sys.executable, "-m", module, "--help"], env=env, capture_output=True, text=True, timeout=60,
+                         cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    for command_name in ("serve", "worker", "scheduler", "analyze", "backup", "restore", "campaigns", "surveys"):
+        assert f" {command_name} " in out.stdout, (command_name, out.stdout)
+    worker = subprocess.run([sys.executable, "-m", module, "worker", "--help"], env=env, capture_output=True, text=True,
+                            timeout=60, cwd=ROOT)
+    assert worker.returncode == 0 and "--until-idle" in worker.stdout

@@ -8,6 +8,8 @@ from datetime import datetime, timezone
 from sqlalchemy import JSON, Column, Enum, Index, String
 from sqlmodel import Field, SQLModel
 
+from web.i18n import N_
+
 __all__ = [
     "AuditEvent",
     "AuditEventPublic",
@@ -36,15 +38,18 @@ class Role(str, enum.Enum):
 
     @property
     def label(self) -> str:
-        return ROLE_LABELS[self]
+        """The role's name in the current interface language."""
+        from web.i18n import gettext  # noqa: PLC0415
+
+        return gettext(ROLE_LABELS[self])
 
 
 ROLE_LABELS = {
-    Role.admin: "Administrator",
-    Role.communications: "Communications",
-    Role.enumerator: "Enumerator",
-    Role.supervisor: "Supervisor",
-    Role.lead: "Programme lead",
+    Role.admin: N_("Administrator"),
+    Role.communications: N_("Communications"),
+    Role.enumerator: N_("Enumerator"),
+    Role.supervisor: N_("Supervisor"),
+    Role.lead: N_("Programme lead"),
 }
 
 
@@ -85,6 +90,8 @@ class User(UserBase, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     password_changed_at: datetime = Field(default_factory=utcnow)
     last_login_at: datetime | None = None
+    # The interface language (web.i18n.LOCALES); None follows the browser's Accept-Language.
+    language: str | None = Field(default=None, max_length=5)
 
 
 # What the API returns for a user (never the hash).
@@ -93,6 +100,7 @@ class UserPublic(UserBase):
     is_active: bool
     created_at: datetime
     last_login_at: datetime | None
+    language: str | None = None
 
 
 # A browser session or an API token; only the SHA-256 of the secret is stored.

@@ -34,6 +34,9 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "surveys.import": frozenset({A, L, S}),
     "surveys.export": frozenset({A, L, S}),
     "surveys.export_personal": frozenset({A}),
+    # Files sent with interviews (ODK Collect): those who may see the interview's personal answers
+    # (surveys.privacy): admins, supervisors, and the enumerator who sent it.
+    "surveys.attachments": frozenset({A, S, E}),
     # Analysis
     "analysis.view": frozenset({A, L, S, C}),
     # Campaigns: communications staff plan, leads read everything and activate; enumerators and
@@ -44,6 +47,9 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "campaign.contacts": frozenset({A, C}),  # contacts' personal data (names, phones, e-mails)
     "campaign.deliver": frozenset({A, C}),  # pause, resume, retry, confirm airings and attendance
     "campaign.channels": frozenset({A, C}),  # channel settings and their secrets
+    # Dashboards: what a campaign delivered and what changed (aggregates only: no contact, no answer).
+    "campaign.dashboard": frozenset({A, C, L}),
+    "surveys.progress": frozenset({A, L, S}),  # fieldwork progress against the target sample
 }
 
 # (method, path) pairs that need no login: they are the way in, or public probes.
@@ -52,11 +58,21 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
         ("GET", "/login"),
         ("POST", "/login"),
         ("POST", "/logout"),
+        ("POST", "/language"),  # the language switcher: on the login page too (CSRF-checked)
         ("GET", "/healthz"),
         ("POST", "/api/v1/token"),
         ("GET", "/openapi.json"),
         ("GET", "/docs"),
         ("GET", "/sw.js"),
+        # Calendar subscriptions: the address carries an HMAC of the one feed it shows.
+        ("GET", "/feeds/{token}/channels/{channel_id:int}.ics"),
+        ("GET", "/feeds/{token}/facilitator.ics"),
+        # Gateways' callbacks (checked by the channel's callback token) and e-mail unsubscribe links
+        # (an e-mail delivery's random uid): see web/routes/deliveries_hooks.py.
+        ("POST", "/hooks/channels/{channel_id:int}/receipts"),
+        ("POST", "/hooks/channels/{channel_id:int}/inbound"),
+        ("GET", "/unsubscribe/{delivery_uid}"),
+        ("POST", "/unsubscribe/{delivery_uid}"),
     }
 )
 

@@ -16,6 +16,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
 
+from ..i18n import gettext, ngettext
 from ..db import insert_now
 from .models import AuditEvent, AuthSession, LoginAttempt, Role, User, UserCreate, UserUpdate, utcnow
 
@@ -73,11 +74,11 @@ def _verify(password_hash: str, password: str) -> bool:
 
 def check_password_strength(password: str, *, username: str = "") -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"The password must have at least {MIN_PASSWORD_LENGTH} characters.", field="password")
+        raise AccountError(gettext("The password must have at least %(num)d characters.", num=MIN_PASSWORD_LENGTH), field="password")
     if len(password) > 256:
-        raise AccountError("The password must have at most 256 characters.", field="password")
+        raise AccountError(gettext("The password must have at most 256 characters."), field="password")
     if username and password.lower() == username.lower():
-        raise AccountError("The password must not be the user name.", field="password")
+        raise AccountError(gettext("The password must not be the user name."), field="password")
 
 
 # --- Audit -----------------------------------------------------------------------------
@@ -233,11 +234,11 @@ def set_password(*, session: Session, user: User, password: str, actor: User, ip
 
 def change_own_password(*, session: Session, user: User, current: str, new: str, confirm: str, ip: str = "") -> None:
     if not _verify(user.password_hash, current):
-        raise AccountError("The current password is not right.", field="current_password")
+        raise AccountError(gettext("The current password is not right."), field="current_password")
     if new != confirm:
-        raise AccountError("The two new passwords differ.", field="confirm_password")
+        raise AccountError(gettext("The two new passwords differ."), field="confirm_password")
     if new == current:
-        raise AccountError("The new password must differ from the current one.", field="new_password")
+        raise AccountError(gettext("The new password must differ from the current one."), field="new_password")
     set_password(session=session, user=user, password=new, actor=user, ip=ip)
 
 
@@ -274,17 +275,18 @@ def authenticate(
         retry = int((oldest_counted + timedelta(seconds=lockout_seconds) - now).total_seconds()) + 1
         minutes = max(1, -(-retry // 60))
         raise refuse(
-            f"Too many failed attempts for this account. Try again in {minutes} minute{'s' if minutes > 1 else ''}.",
+            ngettext("Too many failed attempts for this account. Try again in %(num)d minute.",
+                     "Too many failed attempts for this account. Try again in %(num)d minutes.", minutes),
             "locked", retry,
         )
     user = get_user_by_username(session=session, username=username) if username else None
     if user is None:
         _verify(_DUMMY_HASH, password)
-        raise refuse("Unknown user name or wrong password.", "unknown_user")
+        raise refuse(gettext("Unknown user name or wrong password."), "unknown_user")
     if not _verify(user.password_hash, password):
-        raise refuse("Unknown user name or wrong password.", "bad_password")
+        raise refuse(gettext("Unknown user name or wrong password."), "bad_password")
     if not user.is_active:
-        raise refuse("This account has been deactivated. Ask an administrator.", "inactive")
+        raise refuse(gettext("This account has been deactivated. Ask an administrator."), "inactive")
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     user.last_login_at = now

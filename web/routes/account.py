@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from ..accounts.models import User, UserPublic
 from ..accounts.service import AccountError, change_own_password
 from ..deps import Allow, SessionDep, client_ip
+from ..i18n import gettext
 from ..render import flash, redirect, render
 
 router = APIRouter(include_in_schema=False)
@@ -40,7 +41,7 @@ def change_password(
         return render(request, "account.html", {"errors": {err.field: err.message}}, status_code=400, block="password_form")
     session.commit()
     # Every session ended with the change: log in again with the new password.
-    return flash(redirect(request, "/login"), "Your password was changed. Log in with the new one.", request)
+    return flash(redirect(request, "/login"), gettext("Your password was changed. Log in with the new one."), request)
 
 
 @api.get("/me", response_model=UserPublic, summary="The user behind the token")

@@ -25,6 +25,12 @@ api = APIRouter(prefix="/api/v1", tags=["analysis"])
 routers = [router, api]
 
 Correction = Literal["holm", "bh"]
+#: R's survey.lonely.psu options (surveys.stats.design.LONELY_PSU_OPTIONS)
+LonelyPsu = Literal["adjust", "average", "remove", "certainty", "fail"]
+LONELY_CHOICES = (("adjust", "Overall mean (conservative, default)"), ("average", "Average of the other strata"),
+                  ("remove", "Leave out"), ("certainty", "Treat as fully sampled"), ("fail", "Do not estimate"))
+_LONELY_HELP = ("How a stratum with a single cluster is treated (R survey.lonely.psu): adjust (default, "
+                "conservative), average, remove, certainty or fail")
 
 
 def _report_or_http(session, **kwargs) -> dict:
@@ -44,10 +50,11 @@ def api_analysis(
     by: Annotated[str | None, Query(description="segment, region, sex, age_group, arm, stratum, or a background item", max_length=80)] = None,
     correction: Correction = "holm",
     language: Annotated[str, Query(max_length=10)] = "en",
+    lonely_psu: Annotated[LonelyPsu, Query(description=_LONELY_HELP)] = "adjust",
 ) -> dict:
     """The report described in the README ("Analysis"): items, domains, groups, did, exposure."""
     return _report_or_http(session, survey_id=survey_id, baseline=baseline, endline=endline, by=by or None,
-                           correction=correction, language=language)
+                           correction=correction, language=language, lonely_psu=lonely_psu)
 
 
 def _surveys_with_waves(session) -> list[tuple[Survey, list[Wave]]]:
@@ -66,7 +73,7 @@ def analysis_page(
     request: Request, session: SessionDep, survey_id: int, user: Annotated[User, Allow("analysis.view")],
     baseline: Annotated[str, Query(max_length=40)] = "", endline: Annotated[str, Query(max_length=40)] = "",
     by: Annotated[str, Query(max_length=80)] = "", correction: Correction = "holm",
-    language: Annotated[str, Query(max_length=10)] = "en",
+    language: Annotated[str, Query(max_length=10)] = "en", lonely_psu: LonelyPsu = "adjust",
 ) -> Response:
     survey = session.get(Survey, survey_id)
     if survey is None:
@@ -79,7 +86,7 @@ def analysis_page(
     if baseline and endline:
         try:
             report = get_report(session=session, survey_id=survey_id, baseline=baseline, endline=endline, by=by or None,
-                                correction=correction, language=language)
+                                correction=correction, language=language, lonely_psu=lonely_psu)
             session.commit()
         except AnalysisRequestError as err:
             session.rollback()
@@ -88,7 +95,9 @@ def analysis_page(
         error = "This survey needs two waves to compare."
     ctx = {"survey": survey, "waves": waves, "report": report, "error": error, "breakdowns": BREAKDOWN_FIELDS,
            "figures": report_figures(report, segment_names(session=session)) if report else {}, "plotly_style_ids": plotly_css()[1],
-           "params": {"baseline": baseline, "endline": endline, "by": by, "correction": correction, "language": language}}
+           "lonely_choices": LONELY_CHOICES,
+           "params": {"baseline": baseline, "endline": endline, "by": by, "correction": correction, "language": language,
+                      "lonely_psu": lonely_psu}}
     return render(request, "analysis/report.html", ctx, block="report", status_code=422 if error and report is None and baseline and endline else 200)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
@@ -12,11 +12,21 @@ from pydantic import BaseModel
 
 from ..accounts.service import LoginRefused, authenticate, end_session, start_session
 from ..deps import SESSION_COOKIE, SessionDep, _unsign_cookie, client_ip, current_auth, public_csrf, sign_cookie
+from ..i18n import LANGUAGE_COOKIE, N_, gettext
 from ..render import flash, render
 
 page = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api/v1", tags=["auth"])
 routers = [page, api]
+
+
+YEAR = 365 * 24 * 3600
+
+
+def remember_language(response: Response, request: Request, language: str) -> None:
+    """The cookie the locale middleware reads: the choice holds on this browser, logged in or not."""
+    response.set_cookie(LANGUAGE_COOKIE, language, max_age=YEAR, httponly=True, samesite="lax",
+                        secure=request.app.state.settings.https, path="/")
 
 
 def _safe_next(value: str | None) -> str:
@@ -29,11 +39,18 @@ def _safe_next(value: str | None) -> str:
     return value
 
 
+def _login_context(next: str | None, *, error: str | None = None, username: str = "") -> dict:
+    safe = _safe_next(next)
+    # The language switcher comes back to this login, still headed for the same page.
+    return {"next": safe, "username": username, "error": error,
+            "here": "/login" if safe == "/" else f"/login?next={quote(safe)}"}
+
+
 @page.get("/login")
 def login_form(request: Request, session: SessionDep, next: str = "/") -> Response:
     if current_auth(request, session):
         return RedirectResponse(_safe_next(next), status_code=303)
-    return render(request, "auth/login.html", {"next": _safe_next(next), "username": "", "error": None}, block=None)
+    return render(request, "auth/login.html", _login_context(next), block=None)
 
 
 @page.post("/login", dependencies=[Depends(public_csrf)])
@@ -54,7 +71,7 @@ def login(
         session.commit()  # the failed attempt is recorded whatever happens next
         status = 429 if refused.reason == "locked" else 400
         headers = {"Retry-After": str(refused.retry_after)} if refused.retry_after else None
-        return render(request, "auth/login.html", {"error": refused.message, "next": _safe_next(next), "username": username[:64]},
+        return render(request, "auth/login.html", _login_context(next, error=refused.message, username=username[:64]),
                       status_code=status, block=None, headers=headers)
     token, _row = start_session(session=session, user=user, kind="browser", max_age=settings.session_max_age)
     session.commit()
@@ -63,6 +80,8 @@ def login(
         SESSION_COOKIE, sign_cookie(request, token, "session"), max_age=settings.session_max_age,
         httponly=True, samesite="lax", secure=settings.https, path="/",
     )
+    if user.language:  # the user's own setting wins over this browser's
+        remember_language(response, request, user.language)
     return response
 
 
@@ -74,7 +93,7 @@ def logout(request: Request, session: SessionDep) -> Response:
         session.commit()
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
-    return flash(response, "You are logged out.", request)
+    return flash(response, gettext("You are logged out."), request)
 
 
 class Token(BaseModel):

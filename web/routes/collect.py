@@ -10,21 +10,24 @@ assets for offline use.
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from pathlib import Path
+import re
+from functools import cache
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from audiences.segments import HAITI_DEPARTMENTS
+from audiences.segments import HAITI_DEPARTMENTS, translated_names
 from audiences.service import segment_names
-from surveys import expressions, service
+from surveys import expressions, frame_service, service
 from surveys.models import InstrumentVersion, Submission, SubmissionStatus, Survey, Wave, WaveDesign
 
 from ..accounts.models import User
+from ..assets import get_index
 from ..deps import Allow, SessionDep, csrf_token
 from ..render import render
 
@@ -34,7 +37,6 @@ log = logging.getLogger("konbit.web")
 router = APIRouter(include_in_schema=False)
 routers = [router]
 
-STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 SW_SCOPE = "/collect"
 
 # Design fields offered on the first screen of every interview.
@@ -49,7 +51,7 @@ STATUS_BADGES = {
 }
 # Item fields the form needs; KAP scoring keys stay on the server.
 _CLIENT_ITEM_FIELDS = ("code", "type", "labels", "hints", "choice_list", "required", "required_message",
-                       "constraint_message", "default", "appearance")
+                       "constraint_message", "default", "appearance", "parameters")
 
 
 def _tree(text: str | None, where: str, problems: list[str]) -> Any:
@@ -61,6 +63,15 @@ def _tree(text: str | None, where: str, problems: list[str]) -> Any:
     except expressions.ExpressionError as err:
         problems.append(f"{where}: {err}")
         return None
+
+
+def _section_relevant(section: dict[str, Any]) -> str | None:
+    """The section's relevant and those of the groups around it (nested groups), joined by and."""
+    parts = [g.get("relevant") for g in section.get("parents") or [] if isinstance(g, dict)]
+    parts = [p for p in (*parts, section.get("relevant")) if p and str(p).strip()]
+    if len(parts) <= 1:
+        return parts[0] if parts else None
+    return " and ".join(f"({p})" for p in parts)
 
 
 def client_spec(spec: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
@@ -79,11 +90,12 @@ def client_spec(spec: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
             out["relevant"] = _tree(item.get("relevant"), f"{code} relevant", problems)
             out["constraint"] = _tree(item.get("constraint"), f"{code} constraint", problems)
             out["calculation"] = _tree(item.get("calculation"), f"{code} calculation", problems)
+            out["choice_filter"] = _tree(item.get("choice_filter"), f"{code} choice_filter", problems)
             items.append(out)
         sections.append({
             "name": section.get("name") or f"section_{number}",
             "labels": section.get("labels") or {},
-            "relevant": _tree(section.get("relevant"), f"section {section.get('name') or number} relevant", problems),
+            "relevant": _tree(_section_relevant(section), f"section {section.get('name') or number} relevant", problems),
             "items": items,
         })
     languages = list(spec.get("languages") or []) or [spec.get("default_language") or "en"]
@@ -115,8 +127,11 @@ def _latest_versions(session: Session, survey_ids: list[int]) -> dict[int, Instr
 
 
 def _open_waves(session: Session) -> list[tuple[Survey, Wave, InstrumentVersion]]:
+    """The waves enumerators may start interviews in: open, and not past their end date."""
+    today = frame_service.field_date()
     rows = session.exec(
-        select(Survey, Wave).join(Wave, Wave.survey_id == Survey.id).where(Wave.is_open == True)  # noqa: E712
+        select(Survey, Wave).join(Wave, Wave.survey_id == Survey.id).where(
+            Wave.is_open == True, col(Wave.ends_on).is_(None) | (col(Wave.ends_on) >= today))  # noqa: E712
         .order_by(col(Survey.title), col(Wave.starts_on), col(Wave.id))
     ).all()
     versions = _latest_versions(session, sorted({s.id for s, _ in rows if s.id is not None}))
@@ -136,7 +151,9 @@ def _form_context(session: Session, survey_id: int, wave_id: int) -> tuple[Surve
 
 def _design_choices(session: Session) -> dict[str, Any]:
     return {
-        "segments": [[code, label] for code, label in segment_names(session=session, include_archived=False).items()],
+        # [code, {language: name}]: the form shows the name in the interview's language
+        "segments": [[code, translated_names(code, label)]
+                     for code, label in segment_names(session=session, include_archived=False).items()],
         "sexes": list(SEXES),
         "age_groups": list(AGE_GROUPS),
         "arms": list(ARMS),
@@ -159,37 +176,65 @@ def _page_data(
         "submit_url": f"/api/v1/surveys/{survey.id}/submissions",
         "username": user.username,
         "design": _design_choices(session),
+        # the wave's sampling frame: the form offers its clusters, and checks them offline too
+        "frame": frame_service.get_frame(session=session, wave_id=wave.id).client(),
         "form": form,
         "correction": correction,
     }
 
 
-def _own_submissions(session: Session, user: User, limit: int = 200) -> list[tuple[Submission, str, str]]:
-    rows = session.exec(
+#: How many of an enumerator's submissions /collect shows at first, and then per "More".
+PAGE_SIZE = 20
+
+
+def _own_submissions(session: Session, user: User, *, offset: int = 0, limit: int = PAGE_SIZE,
+                     status: SubmissionStatus | None = None) -> list[tuple[Submission, str, str]]:
+    query = (
         select(Submission, Survey.title, Wave.name)
         .join(Survey, Survey.id == Submission.survey_id)
         .join(Wave, Wave.id == Submission.wave_id)
         .where(Submission.enumerator_id == user.id)
-        .order_by(col(Submission.received_at).desc(), col(Submission.id).desc())
-        .limit(limit)
-    ).all()
+    )
+    if status is not None:
+        query = query.where(Submission.status == status)
+    rows = session.exec(query.order_by(col(Submission.received_at).desc(), col(Submission.id).desc())
+                        .offset(offset).limit(limit)).all()
     return [(s, title, wave) for s, title, wave in rows]
 
 
+def _own_counts(session: Session, user: User) -> dict[str, int]:
+    rows = session.exec(select(Submission.status, func.count()).where(Submission.enumerator_id == user.id)
+                        .group_by(Submission.status)).all()
+    return {SubmissionStatus(status).value: n for status, n in rows}
+
+
 @router.get("/collect")
-def collect_home(request: Request, session: SessionDep, user: Annotated[User, Allow("surveys.collect")]) -> Response:
-    submissions = _own_submissions(session, user)
-    counts: dict[str, int] = {}
-    for s, _, _ in submissions:
-        counts[s.status.value] = counts.get(s.status.value, 0) + 1
+def collect_home(request: Request, session: SessionDep, user: Annotated[User, Allow("surveys.collect")],
+                 offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0) -> Response:
+    """The open waves, the phone's queue and the enumerator's latest submissions (``offset``: older ones,
+    for a browser without JavaScript; "More" fetches them with HTMX from /collect/submissions)."""
+    counts = _own_counts(session, user)
     return render(request, "collect/home.html", {
         "waves": _open_waves(session),
-        "submissions": submissions,
-        "sent_back": [row for row in submissions if row[0].status == SubmissionStatus.has_issues],
+        "submissions": _own_submissions(session, user, offset=offset),
+        "sent_back": _own_submissions(session, user, status=SubmissionStatus.has_issues, limit=100),
         "status_counts": counts,
+        "total": sum(counts.values()),
+        "next_offset": offset + PAGE_SIZE,
         "badges": STATUS_BADGES,
         "segments": segment_names(session=session),
     })
+
+
+@router.get("/collect/submissions")
+def collect_more(request: Request, session: SessionDep, user: Annotated[User, Allow("surveys.collect")],
+                 offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0) -> Response:
+    """The next page of the enumerator's submissions (HTMX: the rows and the next "More" button)."""
+    total = sum(_own_counts(session, user).values())
+    return render(request, "collect/_submissions_partial.html", {
+        "submissions": _own_submissions(session, user, offset=offset), "total": total,
+        "next_offset": offset + PAGE_SIZE, "badges": STATUS_BADGES, "segments": segment_names(session=session),
+    }, block=None)
 
 
 @router.get("/collect/token")
@@ -239,10 +284,16 @@ def collect_correction(
 @router.get("/collect/{survey_id}/{wave_id}")
 def collect_form(
     request: Request, session: SessionDep, survey_id: int, wave_id: int, user: Annotated[User, Allow("surveys.collect")],
+    draft: Annotated[str, Query(max_length=200)] = "",
 ) -> Response:
     survey, wave, version = _form_context(session, survey_id, wave_id)
-    if not wave.is_open:
-        raise HTTPException(404, f"The wave {wave.name} of this survey is closed to data entry.")
+    ended = frame_service.wave_ended(wave)
+    # An interview begun on the phone before the end date may still be finished (it arrives flagged if late).
+    if not wave.is_open or (ended and not draft):
+        # a stale link (or a bookmark): no new interview; those already on the phone are still sent
+        ended = wave.is_open
+        return render(request, "collect/closed.html", {"survey": survey, "wave": wave, "ended": ended},
+                      status_code=410 if ended else 404)
     form, problems = client_spec(version.spec)
     if problems:
         log.warning("instrument version %s has unparsable expressions: %s", version.id, problems)
@@ -250,13 +301,34 @@ def collect_form(
     return render(request, "collect/form.html", {
         "survey": survey, "wave": wave, "version": version, "data": data, "problems": problems,
         "submission": None, "badges": STATUS_BADGES, "editable": True, "panel": wave.design == WaveDesign.panel,
+        "ended": ended,
     })
 
 
+@cache
+def service_worker_source() -> bytes:
+    """static/sw.js with each asset under its content-hashed URL and a VERSION made from them."""
+    index = get_index()
+    urls: list[str] = []
+
+    def hashed(match: re.Match[str]) -> str:
+        urls.append(index.url(match.group(1)))
+        return f"'{urls[-1]}'"
+
+    source = re.sub(r"'/static/([^']+)'", hashed, index.assets["sw.js"].body.decode())
+    version = hashlib.sha256(source.encode()).hexdigest()[:10]
+    return source.replace("var VERSION = 'konbit-collect-v1';", f"var VERSION = 'konbit-collect-{version}';").encode()
+
+
 @router.get("/sw.js")
-def service_worker() -> Response:
-    """The offline service worker: public (a worker script holds no data), never cached by HTTP."""
-    return FileResponse(
-        STATIC_DIR / "sw.js", media_type="text/javascript",
-        headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": SW_SCOPE},
-    )
+def service_worker(request: Request) -> Response:
+    """The offline service worker: public (a worker script holds no data), revalidated on every use.
+
+    The browser checks it at each page it controls; the ETag makes that check a 304 of a few
+    hundred bytes instead of the whole script."""
+    body = service_worker_source()
+    etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+    headers = {"Cache-Control": "no-cache", "Service-Worker-Allowed": SW_SCOPE, "ETag": etag}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="text/javascript", headers=headers)

@@ -759,12 +759,13 @@ def _step_route(action: str, slug: str, permission: str) -> None:
     @router.post(f"/content/{{message_id}}/{slug}", name=f"content_{action}")
     def step(request: Request, session: SessionDep, message_id: int, user: User = Allow(permission),
              comment: Annotated[str, Form(max_length=4000)] = "", version: Annotated[str, Form(max_length=10)] = "",
-             back: Annotated[str, Form(max_length=200)] = "") -> Response:
+             back: Annotated[str, Form(max_length=200)] = "",
+             override_reason: Annotated[str, Form(max_length=500)] = "") -> Response:
         message = _message(session, message_id)
         target = back if back.startswith("/content") and "//" not in back else f"/content/{message.id}"
         try:
             svc.transition(session=session, message=message, action=action, actor=user, comment=comment,
-                           version=_int_or_none(version), ip=client_ip(request))
+                           version=_int_or_none(version), ip=client_ip(request), override_reason=override_reason)
         except svc.ContentForbidden as err:
             raise HTTPException(403, str(err)) from None
         except svc.ContentError as err:
@@ -1006,7 +1007,7 @@ def _api_step_route(action: str, slug: str, permission: str, label: str) -> None
         body = body or TransitionIn()
         try:
             svc.transition(session=session, message=message, action=action, actor=user, comment=body.comment,
-                           version=body.version, ip=client_ip(request))
+                           version=body.version, ip=client_ip(request), override_reason=body.override_reason)
         except (svc.ContentError, svc.ContentForbidden) as err:
             _api_fail(err)
         session.commit()

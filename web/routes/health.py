@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
 from ..db import schema_revisions
 
@@ -16,9 +15,8 @@ routers = [router]
 def healthz(request: Request) -> JSONResponse:
     engine = request.app.state.engine
     try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        current, head = schema_revisions(engine)
+        with engine.connect() as conn:  # one connection; the code's head revision is read once a process
+            current, head = schema_revisions(engine, conn)
     except Exception as exc:  # any database failure is reported, not raised
         return JSONResponse({"status": "error", "database": "unreachable", "error": type(exc).__name__}, status_code=503)
     ok = current == head

@@ -1,4 +1,4 @@
-"""The home page: a dashboard per role."""
+"""The home page: each role's own next work, with counts and links to its queues."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy import func
-from sqlmodel import select
 
-from ..accounts.models import AuditEvent, User
+from ..accounts.models import User
+from ..dashboards.activity import recent_activity
+from ..dashboards.home import home_cards
 from ..deps import Allow, SessionDep
 from ..render import render
 
@@ -20,10 +20,13 @@ routers = [router, api]
 
 @router.get("/")
 def home(request: Request, session: SessionDep, user: Annotated[User, Allow("home.view")]) -> Response:
-    recent = session.exec(
-        select(AuditEvent).where(AuditEvent.actor_id == user.id).order_by(AuditEvent.at.desc()).limit(5)  # type: ignore[attr-defined]
-    ).all()
-    counts = {}
-    if user.role.value == "admin":
-        counts["active users"] = session.exec(select(func.count()).select_from(User).where(User.is_active == True)).one()  # noqa: E712
-    return render(request, "home.html", {"recent": recent, "counts": counts})
+    cards = home_cards(session=session, user=user, settings=request.app.state.settings)
+    return render(request, "home.html", {"cards": cards, "recent": recent_activity(session=session, user=user)})
+
+
+@api.get("/home", summary="The caller's home page cards: their queues with counts")
+def api_home(request: Request, session: SessionDep, user: Annotated[User, Allow("home.view")]) -> dict:
+    cards = home_cards(session=session, user=user, settings=request.app.state.settings)
+    return {"role": user.role.value, "cards": [
+        {"key": c.key, "title": c.title, "count": c.count, "href": c.href,
+         "rows": [{"text": r.text, "href": r.href, "note": r.note} for r in c.rows]} for c in cards]}

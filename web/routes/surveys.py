@@ -41,6 +41,7 @@ from surveys.models import (
     WavePublic,
     WaveUpdate,
 )
+from surveys.limits import instrument_limits
 from surveys.spec import CHOICE_TYPES
 from surveys.xlsform import XLSFormError
 
@@ -48,6 +49,7 @@ from ..accounts.models import Role, User
 from ..accounts.permissions import allowed
 from ..deps import Allow, SessionDep, client_ip
 from ..render import flash, redirect, render
+from .frames import frame_choices
 
 router = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api/v1", tags=["surveys"])
@@ -63,7 +65,9 @@ STATUS_LABELS = {
 }
 TYPE_LABELS = {
     "single_choice": "single choice", "multiple_choice": "multiple choice", "likert4": "Likert (4)",
-    "likert5": "Likert (5)", "yes_no_dk": "yes / no / don't know",
+    "likert5": "Likert (5)", "yes_no_dk": "yes / no / don't know", "datetime": "date and time",
+    "select_one_from_file": "single choice from a file", "select_multiple_from_file": "multiple choice from a file",
+    "other": "other (kept as text)",
 }
 
 # --- shared helpers -------------------------------------------------------------------------
@@ -157,7 +161,7 @@ async def _upload(request: Request) -> tuple[bytes | None, dict[str, str], Any]:
 def _upload_openapi(json_model: type[BaseModel], extra_fields: dict[str, Any]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {
         "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
-            "file": {"type": "string", "format": "binary", "description": "The XLSForm (.xlsx)."}, **extra_fields}}},
+            "file": {"type": "string", "format": "binary", "description": "The XLSForm (.xlsx or .xls)."}, **extra_fields}}},
         "application/json": {"schema": json_model.model_json_schema()},
     }}}
 
@@ -415,7 +419,8 @@ def api_submit(request: Request, session: SessionDep, survey_id: int, body: Subm
         session.rollback()
         return _error_response(err)
     session.commit()
-    public = service.submission_public(session=session, submissions=[submission], waves=[wave], users=[user])[0]
+    public = service.submission_public(session=session, submissions=[submission], viewer=user, detail=True, waves=[wave],
+                                       users=[user])[0]
     return JSONResponse(public.model_dump(mode="json"), status_code=201 if created else 200,
                         headers={"Location": f"/api/v1/submissions/{submission.id}"})
 
@@ -464,7 +469,7 @@ def api_submissions(
     survey = _survey(session, survey_id)
     filters = _filters(session, survey, wave, status, enumerator, flag, source, q)
     page = service.list_submissions(session=session, viewer=user, filters=filters, offset=offset, limit=limit)
-    return SubmissionList(items=service.submission_public(session=session, submissions=page.items),
+    return SubmissionList(items=service.submission_public(session=session, submissions=page.items, viewer=user),
                           total=page.total, offset=page.offset, limit=page.limit)
 
 
@@ -503,7 +508,7 @@ def api_accept_conflict(request: Request, session: SessionDep, conflict_id: int,
         session.rollback()
         return _error_response(err)
     session.commit()
-    return service.submission_public(session=session, submissions=[submission])[0]
+    return service.submission_public(session=session, submissions=[submission], viewer=user, detail=True)[0]
 
 
 # The outcome of a bulk review.
@@ -523,12 +528,13 @@ def api_review(request: Request, session: SessionDep, body: ReviewRequest,
         raise HTTPException(404, f"No submission with id {', '.join(map(str, missing))}; nothing was changed.")
     try:
         changed = service.review_submissions(session=session, submissions=subs, status=body.status,
-                                             comment=body.comment, actor=user, ip=client_ip(request))
+                                             comment=body.comment, actor=user, ip=client_ip(request),
+                                             override_reason=body.override_reason)
     except service.SurveyError as err:
         session.rollback()
         return _error_response(err)
     session.commit()
-    return ReviewResult(changed=len(changed), items=service.submission_public(session=session, submissions=subs))
+    return ReviewResult(changed=len(changed), items=service.submission_public(session=session, submissions=subs, viewer=user))
 
 
 # A revision kept in a submission's history.
@@ -550,8 +556,10 @@ class SubmissionDetail(SubmissionPublic):
 def api_submission(session: SessionDep, submission_id: int, user: Annotated[User, Allow("surveys.view")]) -> Any:
     """Enumerators see only their own (others answer 404)."""
     sub = _submission(session, submission_id, user)
-    public = service.submission_public(session=session, submissions=[sub])[0]
-    revisions = [RevisionPublic.model_validate(r.model_dump()) for r in service.list_revisions(session=session, submission=sub)]
+    public = service.submission_public(session=session, submissions=[sub], viewer=user, detail=True)[0]
+    visible = service.answers_filter(session=session, submission=sub, viewer=user, detail=True)
+    revisions = [RevisionPublic.model_validate({**r.model_dump(), "answers": visible(r.answers)})
+                 for r in service.list_revisions(session=session, submission=sub)]
     return SubmissionDetail(**public.model_dump(), revisions=revisions)
 
 
@@ -568,7 +576,7 @@ def api_correct(request: Request, session: SessionDep, submission_id: int, body:
         session.rollback()
         return _error_response(err)
     session.commit()
-    return service.submission_public(session=session, submissions=[sub])[0]
+    return service.submission_public(session=session, submissions=[sub], viewer=user, detail=True)[0]
 
 
 # =============================================================================================
@@ -605,7 +613,7 @@ def surveys_create(
     problems: list[Any] = []
     data = file.file.read(MAX_XLSFORM_BYTES + 1) if file is not None and file.filename else b""
     if not data:
-        problems = ["Choose an XLSForm file (.xlsx) to upload."]
+        problems = ["Choose an XLSForm file (.xlsx or .xls) to upload."]
     elif len(data) > MAX_XLSFORM_BYTES:
         problems = ["The file is larger than 10 MB."]
     else:
@@ -636,6 +644,7 @@ def _survey_context(session: Session, survey: Survey, user: User, **extra: Any) 
         "sees_all": service.can_see_all(user), "conflicts": len(service.list_conflicts(session=session, survey_id=survey.id))
         if allowed(user.role, "surveys.review") else 0,
         "settings_error": None, "version_problems": None, "wave_error": None, "wave_form": {},
+        "limits": instrument_limits(service.version_spec(versions[-1])) if versions else [],
     }
     context.update(extra)
     return context
@@ -683,7 +692,7 @@ def survey_add_version(
     data = file.file.read(MAX_XLSFORM_BYTES + 1) if file is not None and file.filename else b""
     problems: list[Any]
     if not data:
-        problems = ["Choose an XLSForm file (.xlsx) to upload."]
+        problems = ["Choose an XLSForm file (.xlsx or .xls) to upload."]
     elif len(data) > MAX_XLSFORM_BYTES:
         problems = ["The file is larger than 10 MB."]
     else:
@@ -713,6 +722,7 @@ def version_page(request: Request, session: SessionDep, survey_id: int, number: 
         "survey": survey, "version": version, "spec": spec, "lang": lang, "submissions": counts.get(version.id, 0),
         "label": rules.label, "type_labels": TYPE_LABELS, "choice_types": CHOICE_TYPES,
         "latest": service.latest_version(session=session, survey=survey).version,
+        "limits": instrument_limits(spec), "section_relevant": rules.section_relevant,
     })
 
 
@@ -861,7 +871,7 @@ def review_bulk(
     request: Request, session: SessionDep, user: Annotated[User, Allow("surveys.review")],
     ids: Annotated[list[int], Form()] = [],  # noqa: B006 - FastAPI reads it, never mutated
     action: Annotated[str, Form(max_length=20)] = "", comment: Annotated[str, Form(max_length=2000)] = "",
-    back: Annotated[str, Form(max_length=2000)] = "",
+    back: Annotated[str, Form(max_length=2000)] = "", override_reason: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
     target = "/review" + (f"?{back}" if back and not back.startswith(("/", "http")) else "")
     if not ids:
@@ -871,7 +881,7 @@ def review_bulk(
     subs = session.exec(select(Submission).where(col(Submission.id).in_(ids))).all()
     try:
         changed = service.review_submissions(session=session, submissions=subs, status=action, comment=comment,
-                                             actor=user, ip=client_ip(request))
+                                             actor=user, ip=client_ip(request), override_reason=override_reason)
     except service.SurveyError as err:
         session.rollback()
         return flash(redirect(request, target), err.message, request)
@@ -970,12 +980,16 @@ def submission_page(request: Request, session: SessionDep, submission_id: int,
     revisions = service.list_revisions(session=session, submission=sub)
     names = dict(session.exec(select(User.id, User.username)).all())
     duration = (sub.ended_at - sub.started_at).total_seconds() if sub.started_at and sub.ended_at else None
+    answers = service.answers_filter(session=session, submission=sub, viewer=user, detail=True)(sub.answers)
+    hidden = sorted(k for k, v in (sub.answers or {}).items() if k not in answers and v not in (None, "", []))
     return render(request, "review/submission.html", {
-        "s": sub, "survey": survey, "wave": wave, "version": version, "spec": spec, "lang": lang,
+        "s": sub, "answers": answers, "hidden": hidden, "survey": survey, "wave": wave, "version": version, "spec": spec,
+        "lang": lang,
         "label": rules.label, "display": rules.display_answer, "history": _history(revisions, sub), "names": names,
         "statuses": STATUS_LABELS, "flag_labels": rules.FLAG_LABELS, "duration": duration,
         "can_review": allowed(user.role, "surveys.review"), "can_correct": service.can_correct(sub, user),
         "answerable": rules.ANSWERABLE_TYPES,
+        "frame_units": frame_choices(session, sub) if allowed(user.role, "surveys.review") else [],
     })
 
 
@@ -983,13 +997,14 @@ def submission_page(request: Request, session: SessionDep, submission_id: int,
 def submission_review(
     request: Request, session: SessionDep, submission_id: int, user: Annotated[User, Allow("surveys.review")],
     action: Annotated[str, Form(max_length=20)] = "", comment: Annotated[str, Form(max_length=2000)] = "",
+    override_reason: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
     sub = _submission(session, submission_id, user)
     if action not in ("approved", "has_issues", "rejected"):
         return flash(redirect(request, f"/submissions/{sub.id}"), "Choose approve, send back or reject.", request)
     try:
         service.review_submissions(session=session, submissions=[sub], status=action, comment=comment, actor=user,
-                                   ip=client_ip(request))
+                                   ip=client_ip(request), override_reason=override_reason)
     except service.SurveyError as err:
         session.rollback()
         return flash(redirect(request, f"/submissions/{sub.id}"), err.message, request)

@@ -39,7 +39,7 @@
       date: 'Enter a date (year-month-day).', progress: 'Screen {n} of {total}', interview: 'Interview',
       segment: 'Audience segment', region: 'Region (department)', cluster: 'Cluster (community or area)',
       stratum: 'Stratum', respondent_code: 'Respondent code (panel)', arm: 'Area', sex: 'Sex',
-      age_group: 'Age group', choose: 'Choose…', end: 'End of the questionnaire',
+      age_group: 'Age group', choose: 'Choose…', use_location: 'Use my location', geopoint_placeholder: 'latitude longitude', end: 'End of the questionnaire',
       answered: '{n} questions answered.', fix: 'Correct the answers marked in red.',
       saved: 'Interview saved on the phone.', queued: 'It will be sent as soon as there is a connection.',
       sent: 'Sent to the server.', refused: 'Refused by the server:', new_interview: 'Start a new interview',
@@ -50,6 +50,9 @@
       intervention: 'Intervention area', comparison: 'Comparison area',
       female: 'Female', male: 'Male', other: 'Other', no_answer: 'Prefers not to say', optional: '(optional)',
       design_intro: 'Who and where: asked once per interview.', no_draft: 'This draft is no longer on the phone; a new interview starts.',
+      unit: 'Cluster (from the sampling frame)', not_in_frame: 'Choose the cluster from the list: this one is not in the sampling frame.',
+      // the queue panel and the page around the form
+      q_title: "Interviews on this phone", q_waiting: "waiting", q_sent: "sent", q_refused: "refused", q_send: "Send now", q_checking: "Checking the phone's storage…", q_login_again: "Log in again to send the {n} waiting interview(s).", q_offline: "Offline: {n} interview(s) will be sent when the connection returns.", q_waiting_n: "{n} interview(s) waiting to be sent; retried automatically.", q_refused_note: "Refused interviews stay on the phone until you remove them; your supervisor can see conflicts.", q_all_sent: "Everything has been sent.", q_empty: "No interview on this phone yet.", q_login: "Log in", q_storage: "The phone cannot store interviews:", q_no_storage: "This browser cannot keep interviews.", q_correction: "Correction:", q_wait_user: "Waiting for {user} to log in on this phone.", q_retry: "Try again", q_remove: "Remove from phone", q_remove_confirm: "Remove this refused interview from the phone? It cannot be sent afterwards.", offline_form: "Offline: the interview is kept on the phone and sent when the connection returns.",
       storage_error: 'The phone could not store the interview:'
     },
     fr: {
@@ -59,7 +62,7 @@
       date: 'Saisissez une date (année-mois-jour).', progress: 'Écran {n} sur {total}', interview: 'Entretien',
       segment: 'Segment de public', region: 'Région (département)', cluster: 'Grappe (communauté ou zone)',
       stratum: 'Strate', respondent_code: 'Code du répondant (panel)', arm: 'Zone', sex: 'Sexe',
-      age_group: "Tranche d'âge", choose: 'Choisir…', end: 'Fin du questionnaire',
+      age_group: "Tranche d'âge", choose: 'Choisir…', use_location: 'Ma position', geopoint_placeholder: 'latitude longitude', end: 'Fin du questionnaire',
       answered: '{n} questions répondues.', fix: 'Corrigez les réponses marquées en rouge.',
       saved: 'Entretien enregistré sur le téléphone.', queued: 'Il sera envoyé dès que la connexion sera là.',
       sent: 'Envoyé au serveur.', refused: 'Refusé par le serveur :', new_interview: 'Commencer un nouvel entretien',
@@ -70,6 +73,9 @@
       intervention: "Zone d'intervention", comparison: 'Zone de comparaison',
       female: 'Femme', male: 'Homme', other: 'Autre', no_answer: 'Préfère ne pas dire', optional: '(facultatif)',
       design_intro: 'Qui et où : demandé une fois par entretien.', no_draft: "Ce brouillon n'est plus sur le téléphone ; un nouvel entretien commence.",
+      unit: "Grappe (de la base de sondage)", not_in_frame: "Choisissez la grappe dans la liste : celle-ci n'est pas dans la base de sondage.",
+      // the queue panel and the page around the form
+      q_title: "Entretiens sur ce téléphone", q_waiting: "en attente", q_sent: "envoyés", q_refused: "refusés", q_send: "Envoyer maintenant", q_checking: "Vérification de la mémoire du téléphone…", q_login_again: "Reconnectez-vous pour envoyer les {n} entretien(s) en attente.", q_offline: "Hors ligne : {n} entretien(s) seront envoyés au retour de la connexion.", q_waiting_n: "{n} entretien(s) en attente d'envoi ; nouvel essai automatique.", q_refused_note: "Les entretiens refusés restent sur le téléphone jusqu'à ce que vous les retiriez ; votre superviseur voit les conflits.", q_all_sent: "Tout a été envoyé.", q_empty: "Aucun entretien sur ce téléphone pour l'instant.", q_login: "Se connecter", q_storage: "Le téléphone ne peut pas enregistrer les entretiens :", q_no_storage: "Ce navigateur ne peut pas garder les entretiens.", q_correction: "Correction :", q_wait_user: "En attente de la connexion de {user} sur ce téléphone.", q_retry: "Réessayer", q_remove: "Retirer du téléphone", q_remove_confirm: "Retirer cet entretien refusé du téléphone ? Il ne pourra plus être envoyé.", offline_form: "Hors ligne : l'entretien est gardé sur le téléphone et envoyé au retour de la connexion.",
       storage_error: "Le téléphone n'a pas pu enregistrer l'entretien :"
     },
     ht: {
@@ -79,7 +85,7 @@
       date: 'Mete yon dat (ane-mwa-jou).', progress: 'Ekran {n} sou {total}', interview: 'Entèvyou',
       segment: 'Segman piblik', region: 'Rejyon (depatman)', cluster: 'Grap (kominote oswa zòn)',
       stratum: 'Estrat', respondent_code: 'Kòd moun k ap reponn lan (panèl)', arm: 'Zòn', sex: 'Sèks',
-      age_group: 'Laj', choose: 'Chwazi…', end: 'Fen kesyonè a',
+      age_group: 'Laj', choose: 'Chwazi…', use_location: 'Pozisyon mwen', geopoint_placeholder: 'latitid lonjitid', end: 'Fen kesyonè a',
       answered: '{n} kesyon reponn.', fix: 'Korije repons ki make an wouj yo.',
       saved: 'Entèvyou a sere sou telefòn nan.', queued: 'L ap voye depi gen koneksyon.',
       sent: 'Li rive sou sèvè a.', refused: 'Sèvè a refize l :', new_interview: 'Kòmanse yon lòt entèvyou',
@@ -90,6 +96,9 @@
       intervention: 'Zòn entèvansyon', comparison: 'Zòn konparezon',
       female: 'Fi', male: 'Gason', other: 'Lòt', no_answer: 'Pa vle di', optional: '(si w vle)',
       design_intro: 'Ki moun ak ki kote: yon sèl fwa pou chak entèvyou.', no_draft: 'Bouyon sa a pa sou telefòn nan ankò; yon nouvo entèvyou kòmanse.',
+      unit: 'Grap (nan baz echantiyon an)', not_in_frame: 'Chwazi grap la nan lis la: sa a pa nan baz echantiyon an.',
+      // the queue panel and the page around the form
+      q_title: "Entèvyou sou telefòn sa a", q_waiting: "ap tann", q_sent: "voye", q_refused: "refize", q_send: "Voye kounye a", q_checking: "N ap tcheke memwa telefòn nan…", q_login_again: "Konekte ankò pou voye {n} entèvyou k ap tann yo.", q_offline: "Pa gen koneksyon: {n} entèvyou ap pati lè koneksyon an tounen.", q_waiting_n: "{n} entèvyou ap tann pou yo pati; telefòn nan ap eseye ankò poukont li.", q_refused_note: "Entèvyou sèvè a refize yo rete sou telefòn nan jiskaske ou retire yo; sipèvizè ou ka wè konfli yo.", q_all_sent: "Tout entèvyou yo pati.", q_empty: "Poko gen entèvyou sou telefòn sa a.", q_login: "Konekte", q_storage: "Telefòn nan pa ka sere entèvyou:", q_no_storage: "Navigatè sa a pa ka kenbe entèvyou.", q_correction: "Koreksyon:", q_wait_user: "N ap tann {user} konekte sou telefòn sa a.", q_retry: "Eseye ankò", q_remove: "Retire l sou telefòn nan", q_remove_confirm: "Retire entèvyou sèvè a refize sa a sou telefòn nan? Apre sa li pa ka pati ankò.", offline_form: "Pa gen koneksyon: entèvyou a rete sou telefòn nan epi l ap pati lè koneksyon an tounen.",
       storage_error: 'Telefòn nan pa t ka sere entèvyou a:'
     },
     es: {
@@ -99,7 +108,7 @@
       date: 'Escriba una fecha (año-mes-día).', progress: 'Pantalla {n} de {total}', interview: 'Entrevista',
       segment: 'Segmento de público', region: 'Región (departamento)', cluster: 'Conglomerado (comunidad o zona)',
       stratum: 'Estrato', respondent_code: 'Código del encuestado (panel)', arm: 'Zona', sex: 'Sexo',
-      age_group: 'Grupo de edad', choose: 'Elegir…', end: 'Fin del cuestionario',
+      age_group: 'Grupo de edad', choose: 'Elegir…', use_location: 'Mi ubicación', geopoint_placeholder: 'latitud longitud', end: 'Fin del cuestionario',
       answered: '{n} preguntas respondidas.', fix: 'Corrija las respuestas marcadas en rojo.',
       saved: 'Entrevista guardada en el teléfono.', queued: 'Se enviará en cuanto haya conexión.',
       sent: 'Enviada al servidor.', refused: 'Rechazada por el servidor:', new_interview: 'Empezar una nueva entrevista',
@@ -110,16 +119,38 @@
       intervention: 'Zona de intervención', comparison: 'Zona de comparación',
       female: 'Mujer', male: 'Hombre', other: 'Otro', no_answer: 'Prefiere no decir', optional: '(opcional)',
       design_intro: 'Quién y dónde: una vez por entrevista.', no_draft: 'Este borrador ya no está en el teléfono; empieza una nueva entrevista.',
+      unit: 'Conglomerado (del marco muestral)', not_in_frame: 'Elija el conglomerado de la lista: este no está en el marco muestral.',
+      // the queue panel and the page around the form
+      q_title: "Entrevistas en este teléfono", q_waiting: "en espera", q_sent: "enviadas", q_refused: "rechazadas", q_send: "Enviar ahora", q_checking: "Revisando la memoria del teléfono…", q_login_again: "Vuelva a iniciar sesión para enviar las {n} entrevista(s) en espera.", q_offline: "Sin conexión: {n} entrevista(s) se enviarán cuando vuelva la conexión.", q_waiting_n: "{n} entrevista(s) en espera de envío; se reintenta automáticamente.", q_refused_note: "Las entrevistas rechazadas quedan en el teléfono hasta que las quite; su supervisor ve los conflictos.", q_all_sent: "Todo se ha enviado.", q_empty: "Aún no hay entrevistas en este teléfono.", q_login: "Iniciar sesión", q_storage: "El teléfono no puede guardar entrevistas:", q_no_storage: "Este navegador no puede guardar entrevistas.", q_correction: "Corrección:", q_wait_user: "Esperando a que {user} inicie sesión en este teléfono.", q_retry: "Reintentar", q_remove: "Quitar del teléfono", q_remove_confirm: "¿Quitar esta entrevista rechazada del teléfono? Ya no podrá enviarse.", offline_form: "Sin conexión: la entrevista se guarda en el teléfono y se envía cuando vuelva la conexión.",
       storage_error: 'El teléfono no pudo guardar la entrevista:'
     }
   };
   var LANGUAGE_NAMES = {ht: 'Kreyòl', fr: 'Français', en: 'English', es: 'Español'};
+
+  // A word of the form's own in ``lang`` ({n}, {user} filled from ``vars``), English when missing.
+  function ui(lang, key, vars) {
+    var table = UI[lang] || UI.en;
+    var text = table[key] !== undefined ? table[key] : UI.en[key];
+    Object.keys(vars || {}).forEach(function (k) { text = text.split('{' + k + '}').join(String(vars[k])); });
+    return text;
+  }
+
+  // The words the server wrote in the page around the form (marked data-ui="key"), in ``lang``.
+  function translatePage(lang) {
+    var marked = document.querySelectorAll('[data-ui]');
+    for (var i = 0; i < marked.length; i++) marked[i].textContent = ui(lang, marked[i].getAttribute('data-ui'));
+  }
+
+  // The language of the enumerator's pages: the interview's, else the last one chosen on this phone.
+  var pageLanguage = function () { return storage(LANG_KEY) || document.documentElement.lang || 'en'; };
   var LANG_KEY = 'konbit-collect-language';
   var DESIGN_KEY = 'konbit-collect-design';
   var DEVICE_KEY = 'konbit-device-id';
   var STICKY_DESIGN = ['segment', 'region', 'cluster', 'stratum', 'arm'];
   var DESIGN_FIELDS = ['segment', 'region', 'cluster', 'stratum', 'respondent_code', 'arm', 'sex', 'age_group'];
-  var METADATA = {start: 1, end: 1, today: 1, username: 1, deviceid: 1};
+  var METADATA = {start: 1, end: 1, today: 1, username: 1, deviceid: 1, phonenumber: 1, simserial: 1,
+    subscriberid: 1, email: 1, audit: 1, hidden: 1, 'start-geopoint': 1, 'background-audio': 1,
+    'background-geopoint': 1};
   var CHOICE_TYPES = {single_choice: 1, multiple_choice: 1, likert4: 1, likert5: 1, yes_no_dk: 1};
   var INTEGER_RE = /^-?[0-9]+$/;
   var DECIMAL_RE = /^-?([0-9]+([.,][0-9]*)?|[.,][0-9]+)$/;
@@ -247,11 +278,13 @@
   // --- the queue panel ----------------------------------------------------------------------
 
   function queuePanel(panel) {
-    if (!panel || !Q) return;
+    if (!panel || !Q) return null;
+    function t(key, vars) { return ui(pageLanguage(), key, vars); }
     var list = panel.querySelector('[data-queue-list]');
     var status = panel.querySelector('[data-queue-status]');
     var sendButton = panel.querySelector('[data-queue-send]');
-    var me = (document.getElementById('collect-app') || document.getElementById('collect-home') || document.body)
+    var me = (document.getElementById('collect-app') || document.getElementById('collect-home') ||
+      document.getElementById('collect-closed') || document.body)
       .getAttribute('data-username');
 
     function setCount(name, n) {
@@ -265,25 +298,26 @@
       var who = label.respondent || label.segment || item.uuid.slice(0, 8);
       var li = h('li', {className: 'queue-item queue-' + item.status, 'data-key': item.key}, [
         h('span', {className: 'badge ' + (item.status === 'sent' ? 'ok' : item.status === 'refused' ? 'err' : ''),
-          text: item.status}), ' ',
-        h('strong', {text: (item.kind === 'correction' ? 'Correction: ' : '') + what}), ' ',
+          text: t('q_' + item.status)}), ' ',
+        h('strong', {text: (item.kind === 'correction' ? t('q_correction') + ' ' : '') + what}), ' ',
         h('span', {className: 'muted', text: who + ' · ' + localTime(item.created_at)})
       ]);
       if (item.status === 'waiting' && item.username && me && item.username !== me) {
-        li.appendChild(h('p', {className: 'muted', text: 'Waiting for ' + item.username + ' to log in on this phone.'}));
+        li.appendChild(h('p', {className: 'muted', text: t('q_wait_user', {user: item.username})}));
       } else if (item.status !== 'sent' && item.error) {
         li.appendChild(h('p', {className: item.status === 'refused' ? 'error' : 'muted', text: item.error}));
       }
       if (item.status === 'refused') {
         li.appendChild(h('p', {className: 'inline'}, [
-          h('button', {type: 'button', 'data-retry': item.key, text: 'Try again'}),
-          h('button', {type: 'button', 'data-remove': item.key, text: 'Remove from phone'})
+          h('button', {type: 'button', 'data-retry': item.key, text: t('q_retry')}),
+          h('button', {type: 'button', 'data-remove': item.key, text: t('q_remove')})
         ]));
       }
       return li;
     }
 
     function render() {
+      translatePage(pageLanguage());
       return Q.items().then(function (items) {
         var c = {waiting: 0, sent: 0, refused: 0};
         items.forEach(function (i) { c[i.status] = (c[i.status] || 0) + 1; });
@@ -295,22 +329,22 @@
         panel.setAttribute('data-refused', c.refused);
         var text;
         if (Q.state.authNeeded && c.waiting) {
-          text = 'Log in again to send the ' + c.waiting + ' waiting interview(s).';
+          text = t('q_login_again', {n: c.waiting});
         } else if (navigator.onLine === false && c.waiting) {
-          text = 'Offline: ' + c.waiting + ' interview(s) will be sent when the connection returns.';
+          text = t('q_offline', {n: c.waiting});
         } else if (c.waiting) {
-          text = c.waiting + ' interview(s) waiting to be sent; retried automatically.';
+          text = t('q_waiting_n', {n: c.waiting});
         } else if (c.refused) {
-          text = 'Refused interviews stay on the phone until you remove them; your supervisor can see conflicts.';
+          text = t('q_refused_note');
         } else if (items.length) {
-          text = 'Everything has been sent.';
+          text = t('q_all_sent');
         } else {
-          text = 'No interview on this phone yet.';
+          text = t('q_empty');
         }
         status.textContent = text;
         if (Q.state.authNeeded && c.waiting) {
           status.appendChild(document.createTextNode(' '));
-          status.appendChild(h('a', {href: '/login?next=' + encodeURIComponent(window.location.pathname), text: 'Log in'}));
+          status.appendChild(h('a', {href: '/login?next=' + encodeURIComponent(window.location.pathname), text: t('q_login')}));
         }
         clear(list);
         var shown = items.filter(function (i) { return i.status !== 'sent'; })
@@ -318,7 +352,7 @@
         shown.forEach(function (i) { list.appendChild(row(i)); });
         sendButton.disabled = !c.waiting;
       }).catch(function (err) {
-        status.textContent = 'The phone cannot store interviews: ' + err.message;
+        status.textContent = t('q_storage') + ' ' + err.message;
         status.className = 'queue-status error';
       });
     }
@@ -330,7 +364,7 @@
       } else if (t.getAttribute('data-retry')) {
         Q.retry(t.getAttribute('data-retry')).then(function () { Q.flush({force: true}); });
       } else if (t.getAttribute('data-remove')) {
-        if (window.confirm('Remove this refused interview from the phone? It cannot be sent afterwards.')) {
+        if (window.confirm(t('q_remove_confirm'))) {
           Q.remove(t.getAttribute('data-remove'));
         }
       }
@@ -339,6 +373,7 @@
     window.addEventListener('online', render);
     window.addEventListener('offline', render);
     render();
+    return render;
   }
 
   // --- the /collect page: drafts and precaching -------------------------------------------
@@ -360,11 +395,12 @@
         drafts.forEach(function (d) {
           var href = (d.page_url || d.form_url) + '?draft=' + encodeURIComponent(d.key);
           list.appendChild(h('li', {className: 'draft-row', 'data-key': d.key}, [
-            h('a', {href: href, text: (d.mode === 'correction' ? 'Correction: ' : '') + [d.survey_title, d.wave_name].filter(Boolean).join(' · ')}),
+            h('a', {href: href, text: (d.mode === 'correction' ? ui(pageLanguage(), 'q_correction') + ' ' : '') +
+              [d.survey_title, d.wave_name].filter(Boolean).join(' · ')}),
             ' ',
             h('span', {className: 'muted', text: (d.design && (d.design.respondent_code || d.design.segment) || '') + ' · ' + localTime(d.updated_at)}),
             ' ',
-            h('button', {type: 'button', className: 'link', 'data-discard': d.key, text: 'Discard'})
+            h('button', {type: 'button', className: 'link', 'data-discard': d.key, text: ui(pageLanguage(), 'discard')})
           ]));
         });
       }).catch(function () { section.hidden = true; });
@@ -372,7 +408,7 @@
 
     list.addEventListener('click', function (event) {
       var key = event.target.getAttribute('data-discard');
-      if (key && window.confirm('Delete this unfinished interview?')) Q.deleteDraft(key);
+      if (key && window.confirm(ui(pageLanguage(), 'discard_confirm'))) Q.deleteDraft(key);
     });
     Q.subscribe(render);
     render();
@@ -484,7 +520,7 @@
       username: this.data.username || '', deviceid: deviceId()
     };
     this.items.forEach(function (item) {
-      if (METADATA[item.type]) values[item.code] = meta[item.type];
+      if (METADATA[item.type]) values[item.code] = meta[item.type] || '';
       else if (item.type === 'note' || item.type === 'calculate') values[item.code] = '';
       else values[item.code] = st.answers[item.code] || '';
     });
@@ -518,7 +554,10 @@
 
   FormEngine.prototype.calc = function (item, values) {
     try {
-      return asString(X.evaluate(item.calculation, values, ''));
+      // Seeded by the interview and the field: random() draws the same number at every
+      // evaluation, as once(random()) would.
+      var seed = X.seedFor(this.state ? this.state.uuid || '' : '', item.code);
+      return asString(X.evaluate(item.calculation, values, '', {seed: seed}));
     } catch (err) {
       warnOnce(item.code, err);
       return '';
@@ -542,6 +581,8 @@
     if (item.constraint && !this.truth(item.constraint, computed.values, v, true, item.code + ' constraint')) {
       return this.message(item.constraint_message, 'invalid');
     }
+    var names = this.offered(item, computed.values);
+    if (names && v.split(/\s+/).some(function (c) { return c && !names[c]; })) return this.t('invalid');
     return '';
   };
 
@@ -552,7 +593,19 @@
     if (!d.segment) errors.segment = this.t('required');
     if (!d.region) errors.region = this.t('required');
     if (this.data.wave.design === 'panel' && !d.respondent_code) errors.respondent_code = this.t('required');
+    if (this.frameIndex(d) < 0) errors.cluster = d.cluster || d.stratum ? this.t('not_in_frame') : this.t('required');
     return errors;
+  };
+
+  // The position of the interview's stratum and cluster in the wave's sampling frame (-1: not in it;
+  // 0 when the wave has no frame). The page carries the frame, so this also works offline.
+  FormEngine.prototype.frameIndex = function (d) {
+    var frame = this.data.frame || [];
+    if (!frame.length) return 0;
+    for (var i = 0; i < frame.length; i++) {
+      if (frame[i].stratum === (d.stratum || '') && frame[i].cluster === (d.cluster || '')) return i;
+    }
+    return -1;
   };
 
   // Screens: 0 = design, 1..n = sections, n+1 = end.
@@ -678,13 +731,42 @@
       var el = h('input', Object.assign({type: 'text', value: d[name] || '', autocomplete: 'off'}, extra || {}));
       return el;
     }
-    screen.appendChild(field('segment', choose('segment', c.segments, function (o) { return o[1]; }), true));
+    var lang = this.state.language;
+    screen.appendChild(field('segment', choose('segment', c.segments, function (o) {
+      var names = o[1];  // {language: name}
+      return typeof names === 'string' ? names : names[lang] || names.en || o[0];
+    }), true));
     var regions = h('datalist', {id: 'region-list'});
     c.regions.forEach(function (r) { regions.appendChild(h('option', {value: r})); });
     screen.appendChild(regions);
     screen.appendChild(field('region', input('region', {list: 'region-list', maxlength: 80}), true));
-    screen.appendChild(field('cluster', input('cluster', {maxlength: 80}), false));
-    screen.appendChild(field('stratum', input('stratum', {maxlength: 80}), false));
+    var frame = this.data.frame || [];
+    if (frame.length) {
+      // One list of the frame's clusters, grouped by stratum: choosing one sets both (and the weight).
+      var at = this.frameIndex(d);
+      var select = h('select', {}, [h('option', {value: '', text: self.t('choose')})]);
+      var groups = {};
+      frame.forEach(function (u, i) {
+        var parent = select;
+        if (u.stratum) {
+          if (!groups[u.stratum]) {
+            groups[u.stratum] = h('optgroup', {label: u.stratum});
+            select.appendChild(groups[u.stratum]);
+          }
+          parent = groups[u.stratum];
+        }
+        var opt = h('option', {value: String(i), text: u.cluster || u.stratum});
+        if (i === at) opt.selected = true;
+        parent.appendChild(opt);
+      });
+      var unitField = field('cluster', select, true);
+      select.setAttribute('data-design', 'unit');
+      unitField.querySelector('label').firstChild.textContent = self.t('unit');
+      screen.appendChild(unitField);
+    } else {
+      screen.appendChild(field('cluster', input('cluster', {maxlength: 80}), false));
+      screen.appendChild(field('stratum', input('stratum', {maxlength: 80}), false));
+    }
     if (this.data.wave.design === 'panel' || d.respondent_code) {
       screen.appendChild(field('respondent_code', input('respondent_code', {maxlength: 80, autocapitalize: 'characters'}),
         this.data.wave.design === 'panel'));
@@ -696,6 +778,50 @@
 
   FormEngine.prototype.choices = function (item) {
     return (this.form.choice_lists || {})[item.choice_list] || [];
+  };
+
+  // Cascading selects: the names of item's choices that its choice_filter offers given the answers
+  // so far (null: no filter, every choice). The server checks the same (surveys.rules); a filter
+  // that cannot be evaluated offers every choice.
+  FormEngine.prototype.offered = function (item, values) {
+    if (!item.choice_filter) return null;
+    var self = this;
+    var names = {};
+    this.choices(item).forEach(function (choice) {
+      var row = Object.assign({}, choice.extra || {}, {name: choice.name});
+      try {
+        if (X.truthy(X.evaluate(item.choice_filter, values, '', {choice: row}))) names[choice.name] = true;
+      } catch (err) {
+        warnOnce(item.code + ' choice_filter', err);
+        names[choice.name] = true;
+      }
+    });
+    return names;
+  };
+
+  // Show only the offered choices of item's question element; an answer no longer offered (an
+  // earlier answer changed) is taken back, as ODK Collect does. Returns whether one was.
+  FormEngine.prototype.applyFilter = function (item, el, values) {
+    var names = this.offered(item, values);
+    if (!names) return false;
+    Array.prototype.forEach.call(el.querySelectorAll('input[data-input], option'), function (input) {
+      if (!input.value) return;  // the "choose" option
+      var hide = !names[input.value];
+      var holder = input.tagName === 'OPTION' ? input : input.closest('label') || input;
+      holder.hidden = hide;
+      input.disabled = hide || this.readonly;
+    }, this);
+    var value = this.state.answers[item.code] || '';
+    if (!value || this.readonly) return false;
+    var kept = value.split(/\s+/).filter(function (v) { return names[v]; });
+    if (kept.length === value.split(/\s+/).length) return false;
+    this.state.answers[item.code] = kept.join(' ');
+    Array.prototype.forEach.call(el.querySelectorAll('input[data-input]'), function (input) {
+      if (!names[input.value]) input.checked = false;
+    });
+    var select = el.querySelector('select[data-input]');
+    if (select && !names[select.value]) select.value = kept[0] || '';
+    return true;
   };
 
   FormEngine.prototype.renderItem = function (item) {
@@ -756,6 +882,19 @@
         if (item.type === 'integer') { attrs.inputmode = 'numeric'; attrs.pattern = '-?[0-9]*'; }
         if (item.type === 'decimal') attrs.inputmode = 'decimal';
         if (item.type === 'date') { attrs.type = 'date'; attrs.max = '9999-12-31'; }
+        if (item.type === 'time') { attrs.type = 'time'; attrs.step = '1'; }
+        if (item.type === 'datetime') { attrs.type = 'datetime-local'; attrs.step = '1'; }
+        if (item.type === 'range') {
+          attrs.type = 'number';
+          attrs.inputmode = 'decimal';
+          (item.parameters || '').split(/\s+/).forEach(function (kv) {
+            var pair = kv.split('=');
+            if (pair[0] === 'start') attrs.min = pair[1];
+            if (pair[0] === 'end') attrs.max = pair[1];
+            if (pair[0] === 'step') attrs.step = pair[1];
+          });
+        }
+        if (item.type === 'geopoint') attrs.placeholder = this.t('geopoint_placeholder');
         control = h('input', attrs);
       }
       control.id = id;
@@ -766,6 +905,17 @@
       wrap.appendChild(h('label', {'for': id, className: 'q-label', 'data-label': true}, [labelText, req]));
       if (hintEl) wrap.appendChild(hintEl);
       wrap.appendChild(control);
+      if (item.type === 'geopoint' && !this.readonly && navigator.geolocation) {
+        var locate = h('button', {type: 'button', className: 'secondary', text: this.t('use_location')});
+        locate.addEventListener('click', function () {
+          navigator.geolocation.getCurrentPosition(function (pos) {
+            var c = pos.coords;
+            control.value = [c.latitude, c.longitude, c.altitude || 0, c.accuracy || 0].join(' ');
+            control.dispatchEvent(new Event('input', {bubbles: true}));
+          }, function () {}, {enableHighAccuracy: true, timeout: 30000});
+        });
+        wrap.appendChild(locate);
+      }
     }
     wrap.appendChild(error);
     return wrap;
@@ -824,6 +974,10 @@
         if (!el) return;
         var shown = !!computed.relevant[item.code];
         el.hidden = !shown;
+        if (item.choice_filter && self.applyFilter(item, el, computed.values)) {
+          computed = self.compute();  // an answer was taken back: what depends on it changes too
+          self.scheduleSave();
+        }
         if ((self.text(item.labels) || '').indexOf('${') >= 0) {
           var label = el.querySelector('[data-label]');
           if (label && label.firstChild && label.firstChild.nodeType === 3) label.firstChild.nodeValue = self.labelFor(item, computed.values);
@@ -875,6 +1029,7 @@
       this.state.language = t.value;
       storage(LANG_KEY, t.value);
       this.render();
+      if (this.onLanguage) this.onLanguage();
       this.scheduleSave();
       var again = this.body.querySelector('[data-language]');
       if (again) again.focus();
@@ -887,6 +1042,13 @@
       return;
     }
     var designName = t.getAttribute('data-design');
+    if (designName === 'unit') {
+      var unit = (this.data.frame || [])[parseInt(t.value, 10)];
+      this.state.design.stratum = unit ? unit.stratum : '';
+      this.state.design.cluster = unit ? unit.cluster : '';
+      this.changed();
+      return;
+    }
     if (designName) {
       this.state.design[designName] = t.value.trim() === '' ? '' : t.value;
       this.changed();
@@ -999,6 +1161,8 @@
     var d = this.state.design;
     var body = {answers: answers, language: this.state.language};
     DESIGN_FIELDS.forEach(function (f) { body[f] = (d[f] || '').trim(); });
+    var unit = (this.data.frame || [])[this.frameIndex(d)];
+    if (unit && unit.weight) body.weight = unit.weight;  // the frame's weight travels with its cluster
     if (this.correction) {
       body.note = this.state.note || '';
       return body;
@@ -1184,18 +1348,22 @@
     var app = document.getElementById('collect-app');
     var panel = document.querySelector('[data-queue-panel]');
     if (!Q) {
-      if (panel) panel.querySelector('[data-queue-status]').textContent = 'This browser cannot keep interviews.';
+      if (panel) panel.querySelector('[data-queue-status]').textContent = ui(pageLanguage(), 'q_no_storage');
       return;
     }
-    queuePanel(panel);
+    var refreshPanel = queuePanel(panel);
     if (home) homePage(home);
     if (app) {
       var raw = document.getElementById('collect-data');
       var data = JSON.parse(raw.textContent);
       registerWorker([window.location.pathname]);
       var engine = new FormEngine(app, data);
+      // the panel and the page speak the interview's language, and follow it when it changes
+      pageLanguage = function () { return engine.state ? engine.state.language : engine.initialLanguage(); };
+      engine.onLanguage = refreshPanel;
       engine.bind();
       engine.start();
+      if (refreshPanel) refreshPanel();
       window.KonbitForm = engine;  // for the browser tests and debugging
     }
     Q.start();

@@ -1,6 +1,7 @@
 /*
- * xlsexpr.js -- safe evaluation of the XLSForm expression subset used by
- * Konbit survey forms (relevant / constraint), offline in the browser.
+ * xlsexpr.js -- safe evaluation of the XLSForm / ODK XPath expressions of
+ * Konbit survey forms (relevant, constraint, calculation, choice_filter),
+ * offline in the browser.
  *
  * This is a line-by-line mirror of surveys/expressions.py; the semantics are
  * documented in that module's docstring and both implementations are run on
@@ -12,7 +13,9 @@
  *   XLSExpr.fromJSON(treeOrString) -> validated tree
  *   XLSExpr.evaluate(tree, values, current, options) -> boolean|number|string
  *       values: {fieldName: string | string[] | null}; options.today:
- *       'YYYY-MM-DD' or a Date (defaults to the phone's local date)
+ *       'YYYY-MM-DD' or a Date (defaults to the phone's local date); the
+ *       rest of the context, as the keyword arguments of Python's
+ *       evaluate(): now, repeats, position, choice, choices, seed
  *   XLSExpr.truthy(result)         -> boolean (XPath boolean())
  *   XLSExpr.references(tree)       -> field names, in source order
  *   XLSExpr.ExpressionError        -> .message (with position), .reason,
@@ -58,22 +61,37 @@
   };
   const UNARY_PRECEDENCE = 7;
 
-  // name -> [minimum, maximum] number of arguments
+  // name -> [minimum, maximum or null for any number] of arguments
   const FUNCTIONS = {
-    'true': [0, 0],
-    'false': [0, 0],
-    'not': [1, 1],
-    'if': [3, 3],
-    'coalesce': [2, 2],
-    'selected': [2, 2],
-    'count-selected': [1, 1],
-    'string-length': [0, 1],
-    'regex': [2, 2],
-    'today': [0, 0],
-    'number': [0, 1],
-    'int': [1, 1],
-    'round': [1, 2]
+    // logic and conversion
+    'true': [0, 0], 'false': [0, 0], 'not': [1, 1], 'boolean': [1, 1],
+    'boolean-from-string': [1, 1], 'string': [0, 1], 'number': [0, 1],
+    'if': [3, 3], 'coalesce': [2, 2], 'once': [1, 1], 'checklist': [2, null],
+    // select answers
+    'selected': [2, 2], 'count-selected': [1, 1], 'selected-at': [2, 2],
+    'jr:choice-name': [2, 2],
+    // strings
+    'string-length': [0, 1], 'normalize-space': [0, 1], 'concat': [1, null],
+    'join': [1, null], 'substr': [2, 3], 'substring-before': [2, 2],
+    'substring-after': [2, 2], 'contains': [2, 2], 'starts-with': [2, 2],
+    'ends-with': [2, 2], 'translate': [3, 3], 'regex': [2, 2], 'uuid': [0, 1],
+    // numbers
+    'int': [1, 1], 'round': [1, 2], 'abs': [1, 1], 'pow': [2, 2], 'sqrt': [1, 1],
+    'exp': [1, 1], 'exp10': [1, 1], 'log': [1, 1], 'log10': [1, 1], 'pi': [0, 0],
+    'sin': [1, 1], 'cos': [1, 1], 'tan': [1, 1], 'asin': [1, 1], 'acos': [1, 1],
+    'atan': [1, 1], 'atan2': [2, 2], 'random': [0, 0],
+    // node-sets and repeats
+    'count': [1, 1], 'count-non-empty': [1, 1], 'sum': [1, 1], 'min': [1, null],
+    'max': [1, null], 'position': [0, 1], 'indexed-repeat': [3, 11],
+    // dates and times
+    'today': [0, 0], 'now': [0, 0], 'date': [1, 1], 'date-time': [1, 1],
+    'decimal-date-time': [1, 1], 'decimal-time': [1, 1], 'format-date': [2, 2],
+    'format-date-time': [2, 2]
   };
+
+  // Functions whose arguments may be node-sets (a repeat's answers), left unpacked.
+  const NODESET_FUNCTIONS = ['count', 'count-non-empty', 'sum', 'min', 'max', 'concat',
+                             'join', 'position'];
 
   function has(object, key) {
     return Object.prototype.hasOwnProperty.call(object, key);
@@ -145,10 +163,12 @@
         tokens.push(token('num', value, start, text));
       } else if (ch === '.') {
         if (cps[i + 1] === '.') {
-          throw new ExpressionError("'..' (parent) paths are not supported", start);
+          i += 2;
+          tokens.push(token('..', '..', start, '..'));
+        } else {
+          i += 1;
+          tokens.push(token('cur', null, start, '.'));
         }
-        i += 1;
-        tokens.push(token('cur', null, start, '.'));
       } else if (ch === "'" || ch === '"') {
         let end = i + 1;
         while (end < n && cps[end] !== ch) {
@@ -178,8 +198,13 @@
         i += 1;
         tokens.push(token(ch, ch, start, ch));
       } else if (ch === '/') {
-        throw new ExpressionError(
-          "unexpected '/' (paths are not supported; use 'div' to divide)", start);
+        if (cps[i + 1] === '/') {
+          throw new ExpressionError("'//' paths are not supported", start);
+        }
+        i += 1;
+        tokens.push(token('/', '/', start, '/'));
+      } else if (ch === '[') {
+        throw new ExpressionError("predicates '[...]' are not supported", start);
       } else {
         throw new ExpressionError('unexpected character ' + quote(ch), start);
       }
@@ -264,10 +289,21 @@
   }
 
   class Parser {
-    constructor(cps) {
+    constructor(cps, columns) {
       this.tokens = tokenize(cps);
       this.index = 0;
       this.nesting = 0;
+      this.columns = columns; // may a bare name read a choices column?
+    }
+
+    // Refuse a choices column outside a choice_filter (when the kind is known).
+    relative(path, pos) {
+      const column = pathColumn(path);
+      if (column !== null && !this.columns) {
+        throw new ExpressionError(
+          "unexpected name '" + column + "' (write ${" + column + '} to use a field)', pos);
+      }
+      return path;
     }
 
     peek() {
@@ -305,6 +341,9 @@
       for (;;) {
         const tok = this.peek();
         const op = infixOperator(tok);
+        if (tok.kind === '/') {
+          throw new ExpressionError("unexpected '/' (use 'div' to divide)", tok.pos);
+        }
         if (op === null || PRECEDENCE[op] <= minPrecedence) {
           break;
         }
@@ -344,7 +383,22 @@
         return [['ref', tok.value], 1];
       }
       if (kind === 'cur') {
+        if (this.peek().kind === '/') {
+          return [this.relative(['path', 'rel'].concat(this.steps([])), tok.pos), 1];
+        }
         return [['cur'], 1];
+      }
+      if (kind === '..') {
+        return [['path', 'rel'].concat(this.steps(['..'])), 1];
+      }
+      if (kind === '/') {
+        const following = this.peek();
+        if (following.kind !== 'name' || this.tokens[this.index + 1].kind === '(') {
+          throw new ExpressionError(
+            "unexpected '/' (write a path like /data/name; use 'div' to divide)", tok.pos);
+        }
+        this.advance();
+        return [['path', 'abs'].concat(this.steps([following.text])), 1];
       }
       if (kind === 'op' && tok.value === '-') {
         const operand = this.expression(UNARY_PRECEDENCE - 1);
@@ -357,14 +411,33 @@
         return inner;
       }
       if (kind === 'name' && this.peek().kind === '(') {
+        if (tok.text === 'current') {
+          this.advance();
+          this.expect(')');
+          return [['path', 'current'].concat(this.steps([])), 1];
+        }
         return this.call(tok);
       }
       if (kind === 'name' && infixOperator(tok) === null) {
-        throw new ExpressionError(
-          "unexpected name '" + tok.text + "' (write ${" + tok.text + '} to use a field)',
-          tok.pos);
+        return [this.relative(['path', 'rel'].concat(this.steps([tok.text])), tok.pos), 1];
       }
       throw new ExpressionError('unexpected ' + describe(tok), tok.pos);
+    }
+
+    // Read '/step' after the start of a path; '.' steps are dropped.
+    steps(steps) {
+      while (this.peek().kind === '/') {
+        this.advance();
+        const tok = this.advance();
+        if (tok.kind === 'name' && this.peek().kind !== '(') {
+          steps.push(tok.text);
+        } else if (tok.kind === '..') {
+          steps.push('..');
+        } else if (tok.kind !== 'cur') {
+          throw new ExpressionError('unexpected ' + describe(tok) + ' in a path', tok.pos);
+        }
+      }
+      return steps;
     }
 
     call(nameToken) {
@@ -411,19 +484,43 @@
     const range = FUNCTIONS[name];
     const low = range[0];
     const high = range[1];
-    if (args.length < low || args.length > high) {
+    if (name === 'indexed-repeat') {
+      if ([3, 5, 7, 9, 11].indexOf(args.length) < 0) {
+        throw new ExpressionError(
+          'indexed-repeat() takes 3, 5, 7, 9 or 11 arguments, got ' + args.length, pos);
+      }
+      for (let index = 0; index < args.length; index = index === 0 ? 1 : index + 2) {
+        if (namedField(args[index]) === null) { // the field, then each repeat
+          throw new ExpressionError(
+            'argument ' + (index + 1) + ' of indexed-repeat() must be a field like ${name}',
+            pos);
+        }
+      }
+    } else if (args.length < low || (high !== null && args.length > high)) {
       let wanted;
-      if (low === high) {
+      if (high === null) {
+        wanted = 'at least ' + low + ' argument' + (low === 1 ? '' : 's');
+      } else if (low === high) {
         wanted = low + ' argument' + (low === 1 ? '' : 's');
       } else {
         wanted = low + ' or ' + high + ' arguments';
       }
       throw new ExpressionError(name + '() takes ' + wanted + ', got ' + args.length, pos);
     }
+    if (name === 'position' && args.length && args[0][0] !== 'ref' && args[0][0] !== 'path') {
+      throw new ExpressionError('the argument of position() must be a path like ..', pos);
+    }
     const argPos = positions ? positions[1] : null;
     if (name === 'selected' && args[1][0] === 'num') {
       throw new ExpressionError(
         "the choice in selected() must be quoted, like '1'", argPos);
+    }
+    if ((name === 'format-date' || name === 'format-date-time') && args[1][0] === 'str') {
+      const bad = badDateFormat(args[1][1]);
+      if (bad !== null) {
+        throw new ExpressionError("unknown date format '%" + bad[1] + "'",
+                                  argPos === null ? null : argPos + 1 + bad[0]);
+      }
     }
     if (name === 'regex' && args[1][0] === 'str') {
       try {
@@ -444,16 +541,26 @@
   /**
    * Parse an expression into its JSON tree.  Throws ExpressionError.
    */
-  function parse(text) {
+  const EXPRESSION_KINDS = ['relevant', 'constraint', 'calculation', 'required', 'default',
+                            'repeat_count', 'choice_filter'];
+
+  /**
+   * kind (optional): the XLSForm column the expression comes from; bare names
+   * (choices columns) are then accepted only in a choice_filter.
+   */
+  function parse(text, kind) {
     if (typeof text !== 'string') {
       throw new TypeError('expression must be a string');
+    }
+    if (kind !== undefined && kind !== null && EXPRESSION_KINDS.indexOf(kind) < 0) {
+      throw new TypeError('unknown expression kind ' + JSON.stringify(kind));
     }
     const cps = Array.from(text);
     if (cps.length > MAX_EXPRESSION_LENGTH) {
       throw new ExpressionError('expression is too long (' + cps.length +
                                 ' characters, maximum ' + MAX_EXPRESSION_LENGTH + ')');
     }
-    return new Parser(cps).parse();
+    return new Parser(cps, kind === undefined || kind === null || kind === 'choice_filter').parse();
   }
 
   /**
@@ -498,6 +605,21 @@
     if (tag === 'cur' && rest.length === 0) {
       return ['cur'];
     }
+    if (tag === 'path' && rest.length >= 1 && ['rel', 'abs', 'current'].indexOf(rest[0]) >= 0 &&
+        rest.slice(1).every(function (step) {
+          return typeof step === 'string' && (step === '..' || STEP_RE.test(step));
+        })) {
+      const steps = rest.slice(1);
+      let firstOk = true;
+      if (rest[0] === 'rel') {
+        firstOk = steps.length > 0 && ['and', 'or', 'div', 'mod'].indexOf(steps[0]) < 0;
+      } else if (rest[0] === 'abs') {
+        firstOk = steps.length > 0 && steps[0] !== '..';
+      }
+      if (firstOk) {
+        return ['path'].concat(rest);
+      }
+    }
     if (tag === 'neg' && rest.length === 1) {
       return ['neg'].concat(sub(rest));
     }
@@ -516,8 +638,52 @@
     throw new ExpressionError('invalid expression tree node');
   }
 
+  const STEP_RE = /^[A-Za-z_][A-Za-z0-9_.-]*(?::[A-Za-z_][A-Za-z0-9_.-]*)?$/;
+
+  // The form field a path names, or null (a parent, or a choices column).
+  function pathField(node) {
+    const steps = node.slice(2);
+    if (!steps.length || steps[steps.length - 1] === '..') {
+      return null;
+    }
+    if (node[1] === 'rel' && steps.indexOf('..') < 0) {
+      return null;
+    }
+    return steps[steps.length - 1];
+  }
+
+  // The choices column a bare relative name reads in a choice_filter, or null.
+  function pathColumn(node) {
+    const steps = node.slice(2);
+    if (node[1] === 'rel' && steps.length && steps.indexOf('..') < 0) {
+      return steps[steps.length - 1];
+    }
+    return null;
+  }
+
+  function pathText(node) {
+    const steps = node.slice(2);
+    if (node[1] === 'abs') {
+      return '/' + steps.join('/');
+    }
+    if (node[1] === 'current') {
+      return 'current()' + steps.map(function (step) { return '/' + step; }).join('');
+    }
+    return steps.join('/');
+  }
+
+  function namedField(node) {
+    if (node[0] === 'ref') {
+      return node[1];
+    }
+    if (node[0] === 'path') {
+      return pathField(node);
+    }
+    return null;
+  }
+
   /**
-   * Field names referenced by ${...}, in source order, with repeats.
+   * Field names referenced by ${...} or a path (../name), in source order, with repeats.
    */
   function references(tree) {
     const names = [];
@@ -527,6 +693,11 @@
       const tag = node[0];
       if (tag === 'ref') {
         names.push(node[1]);
+      } else if (tag === 'path') {
+        const name = pathField(node);
+        if (name !== null) {
+          names.push(name);
+        }
       } else if (tag === 'call') {
         for (let k = node.length - 1; k >= 2; k--) {
           stack.push(node[k]);
@@ -545,7 +716,6 @@
   // -------------------------------------------------------------------------
 
   const NUMBER_RE = /^-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)$/;
-  const DATE_RE = /^([0-9]{4})-([0-9]{2})-([0-9]{2})$/;
   const SPLIT_RE = /[ \t\r\n]+/;
 
   function truthy(result) {
@@ -582,10 +752,9 @@
       return value;
     }
     let text = trim(value);
-    const match = DATE_RE.exec(text);
-    if (match) {
-      const days = daysFromCivil(Number(match[1]), Number(match[2]), Number(match[3]));
-      return days === null ? NaN : days;
+    if (text.length >= 10 && text.charAt(4) === '-' && text.charAt(7) === '-') {
+      const moment = parseMoment(text);
+      return moment === null ? NaN : moment[0];
     }
     text = text.replace(/,/g, '.');
     if (NUMBER_RE.test(text)) {
@@ -710,11 +879,194 @@
   // Evaluation
   // -------------------------------------------------------------------------
 
+  // The answers of a field inside a repeat, read from outside that repeat.
+  function NodeSet(name, values) {
+    this.name = name;
+    this.values = values;
+  }
+
+  // A node-set used as a single value: '' when empty, its answer when it has one.
+  function unpack(value) {
+    if (!(value instanceof NodeSet)) {
+      return value;
+    }
+    if (value.values.length === 0) {
+      return '';
+    }
+    if (value.values.length === 1) {
+      return value.values[0];
+    }
+    throw new ExpressionError('${' + value.name + '} is in a repeat and has ' +
+                              value.values.length + ' answers here: ' +
+                              'use indexed-repeat(), count(), sum() or join() to choose');
+  }
+
+  function items(value) {
+    return value instanceof NodeSet ? value.values : [value];
+  }
+
+  // random(): Math.random, or with a seed mulberry32 (identical in expressions.py).
+  function makeRandom(seed) {
+    if (seed === null || seed === undefined) {
+      return Math.random;
+    }
+    let state = Math.trunc(Number(seed)) >>> 0;
+    return function () {
+      const a = (state + 0x6D2B79F5) >>> 0;
+      state = a;
+      let t = Math.imul((a ^ (a >>> 15)) >>> 0, (1 | a) >>> 0) >>> 0;
+      t = (((t + (Math.imul((t ^ (t >>> 7)) >>> 0, (61 | t) >>> 0) >>> 0)) >>> 0) ^ t) >>> 0;
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+  }
+
+  // FNV-1a (32 bits) over the UTF-8 of the parts joined by U+001F: seed_for() in Python.
+  function seedFor() {
+    const text = Array.prototype.slice.call(arguments).join('\u001f');
+    const bytes = unescape(encodeURIComponent(text));
+    let value = 0x811C9DC5;
+    for (let k = 0; k < bytes.length; k++) {
+      value = Math.imul((value ^ bytes.charCodeAt(k)) >>> 0, 0x01000193) >>> 0;
+    }
+    return value;
+  }
+
+  // Is this answer a nested repeat (a non-empty array of instance objects)?
+  function isInstances(value) {
+    return Array.isArray(value) && value.length > 0 && value.every(function (item) {
+      return item !== null && typeof item === 'object' && !Array.isArray(item);
+    });
+  }
+
+  function children(instance, repeat) {
+    const value = has(instance, repeat) ? instance[repeat] : null;
+    return isInstances(value) ? value : [];
+  }
+
+  // [repeats from the outermost to the one holding name (or that is name), whether
+  // name is that repeat], or null when no instance has it.
+  function chainOf(name, repeats, outer) {
+    outer = outer || [];
+    const names = Object.keys(repeats);
+    for (let r = 0; r < names.length; r++) {
+      const repeat = names[r];
+      const chain = outer.concat([repeat]);
+      if (repeat === name) {
+        return [chain, true];
+      }
+      const nested = {};
+      const instances = repeats[repeat];
+      for (let k = 0; k < instances.length; k++) {
+        const keys = Object.keys(instances[k]);
+        for (let j = 0; j < keys.length; j++) {
+          const value = instances[k][keys[j]];
+          if (isInstances(value)) {
+            if (!has(nested, keys[j])) {
+              nested[keys[j]] = [];
+            }
+            nested[keys[j]] = nested[keys[j]].concat(value);
+          } else if (keys[j] === name) {
+            return [chain, false];
+          }
+        }
+      }
+      const found = chainOf(name, nested, chain);
+      if (found !== null) {
+        return found;
+      }
+    }
+    return null;
+  }
+
+  function instanceText(instance) {
+    return Object.keys(instance).map(function (key) {
+      const value = instance[key];
+      return isInstances(value) ? value.map(instanceText).join('') : fieldValue(key, value);
+    }).join('');
+  }
+
+  // A field of a repeat (or a repeat) in the repeat context: one answer when every
+  // repeat holding it is positioned, else the node-set of its answers.
+  function repeatValue(name, chain, isRepeat, repeats, where) {
+    let parents = [];
+    let single = true;
+    for (let depth = 0; depth < chain.length; depth++) {
+      const repeat = chain[depth];
+      const groups = depth === 0 ? [repeats[repeat]] : parents.map(function (p) {
+        return children(p, repeat);
+      });
+      if (isRepeat && depth === chain.length - 1) {
+        const all = [];
+        groups.forEach(function (group) { group.forEach(function (i) { all.push(instanceText(i)); }); });
+        return new NodeSet(name, all);
+      }
+      if (has(where, repeat)) {
+        const index = where[repeat];
+        parents = groups.filter(function (group) {
+          return index >= 1 && index <= group.length;
+        }).map(function (group) { return group[index - 1]; });
+      } else {
+        const next = [];
+        groups.forEach(function (group) { group.forEach(function (i) { next.push(i); }); });
+        parents = next;
+        single = false;
+      }
+    }
+    const answers = parents.map(function (p) {
+      return fieldValue(name, has(p, name) ? p[name] : null);
+    });
+    if (single) {
+      return answers.length ? answers[0] : '';
+    }
+    return new NodeSet(name, answers);
+  }
+
+  function resolveFields(names, values, repeats, positions) {
+    const fields = Object.create(null);
+    const where = {};
+    positions.forEach(function (pair) { where[pair[0]] = pair[1]; });
+    for (let k = 0; k < names.length; k++) {
+      const name = names[k];
+      if (name in fields) {
+        continue;
+      }
+      if (has(values, name)) {
+        fields[name] = fieldValue(name, values[name]);
+        continue;
+      }
+      const found = chainOf(name, repeats);
+      if (found === null) {
+        throw new ExpressionError('unknown field ${' + name + '}');
+      }
+      fields[name] = repeatValue(name, found[0], found[1], repeats, where);
+    }
+    return fields;
+  }
+
+  function nowString(option) {
+    if (typeof option === 'string') {
+      return option;
+    }
+    const date = option instanceof Date ? option : new Date();
+    const offset = -date.getTimezoneOffset();
+    const sign = offset < 0 ? '-' : '+';
+    const minutes = Math.abs(offset);
+    return pad(date.getFullYear(), 4) + '-' + pad(date.getMonth() + 1, 2) + '-' +
+      pad(date.getDate(), 2) + 'T' + pad(date.getHours(), 2) + ':' +
+      pad(date.getMinutes(), 2) + ':' + pad(date.getSeconds(), 2) + '.' +
+      pad(date.getMilliseconds(), 3) + sign + pad(Math.floor(minutes / 60), 2) + ':' +
+      pad(minutes % 60, 2);
+  }
+
   /**
    * Evaluate a tree from parse() or fromJSON().
    *
    * values: {name: string | string[] | null}; every referenced field must be
-   * present.  current: the value of '.'.  options.today: 'YYYY-MM-DD' or Date.
+   * present (or in options.repeats).  current: the value of '.' and current().
+   * options: today ('YYYY-MM-DD' or Date), now (ODK date-time text or Date),
+   * repeats ({repeat: [{field: answer}, ...]}), position ({repeat: 1-based
+   * instance}, outermost first), choice (the choices row of a choice_filter),
+   * choices ({field: {choice: label}} for jr:choice-name), seed (random()).
    * Returns a boolean, number or string; use truthy() for relevant/constraint.
    */
   function evaluate(tree, values, current, options) {
@@ -722,23 +1074,50 @@
       throw new TypeError('evaluate() expects a tree from parse(); call parse() first');
     }
     values = values || {};
-    const fields = Object.create(null);
-    const names = references(tree);
-    for (let k = 0; k < names.length; k++) {
-      const name = names[k];
-      if (!(name in fields)) {
-        if (!has(values, name)) {
-          throw new ExpressionError('unknown field ${' + name + '}');
+    options = options || {};
+    const repeats = options.repeats || {};
+    const positions = [];
+    if (options.position) {
+      Object.keys(options.position).forEach(function (name) {
+        const index = options.position[name];
+        if (typeof index !== 'number' || Math.floor(index) !== index) {
+          throw new TypeError('position of repeat ' + JSON.stringify(name) + ' must be an integer');
         }
-        fields[name] = fieldValue(name, values[name]);
-      }
+        positions.push([name, index]);
+      });
     }
     const ctx = {
-      fields: fields,
+      fields: resolveFields(references(tree), values, repeats, positions),
       current: fieldValue('.', current),
-      today: todayString(options && options.today)
+      today: todayString(options.today),
+      now: nowString(options.now),
+      choice: options.choice || null,
+      choices: options.choices || {},
+      positions: positions,
+      repeats: repeats,
+      random: makeRandom(options.seed)
     };
-    return evalNode(tree, ctx);
+    return unpack(evalNode(tree, ctx));
+  }
+
+  function evalPath(node, ctx) {
+    const name = pathField(node);
+    if (name !== null) {
+      return ctx.fields[name];
+    }
+    const column = pathColumn(node);
+    if (column !== null) {
+      if (ctx.choice === null) {
+        throw new ExpressionError(
+          "'" + pathText(node) + "' names a column of the choices sheet, usable only in a " +
+          'choice_filter (write ${' + column + '} to use a field)');
+      }
+      return fieldValue(column, has(ctx.choice, column) ? ctx.choice[column] : null);
+    }
+    if (node[1] === 'current' && node.length === 2) {
+      return ctx.current;
+    }
+    return '';
   }
 
   function evalNode(node, ctx) {
@@ -751,13 +1130,15 @@
         return ctx.fields[node[1]];
       case 'cur':
         return ctx.current;
+      case 'path':
+        return evalPath(node, ctx);
       case 'neg':
-        return -toNumber(evalNode(node[1], ctx));
+        return -toNumber(unpack(evalNode(node[1], ctx)));
       case 'and':
       case 'or': {
         const stop = tag === 'or';
         for (let k = 1; k < node.length; k++) {
-          if (truthy(evalNode(node[k], ctx)) === stop) {
+          if (truthy(unpack(evalNode(node[k], ctx))) === stop) {
             return stop;
           }
         }
@@ -786,6 +1167,8 @@
   }
 
   function binary(op, a, b) {
+    a = unpack(a);
+    b = unpack(b);
     if (op === '=') {
       return equal(a, b);
     }
@@ -811,19 +1194,96 @@
     return text.split(SPLIT_RE).filter(function (item) { return item !== ''; });
   }
 
+  // Java's (int) of a double: NaN is 0, out-of-range values are clamped.
+  function javaInt(value) {
+    if (isNaN(value)) {
+      return 0;
+    }
+    if (value >= 2147483647) {
+      return 2147483647;
+    }
+    if (value <= -2147483648) {
+      return -2147483648;
+    }
+    return Math.trunc(value);
+  }
+
+  const JAVA_SPACE_RE = /[ \t\n\x0b\f\r]+/g;
+  const MAX_UUID_LENGTH = 1000;
+  const GUID_CHARS = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+  const CHOICE_REF_RE = /^\s*\$\{([^}]+)\}\s*$/;
+
+  function substr(text, startValue, endValue) {
+    const cps = Array.from(text);
+    const length = cps.length;
+    let start = javaInt(truncate(startValue));
+    let end = endValue === null ? length : javaInt(truncate(endValue));
+    if (start < 0) {
+      start += length;
+    }
+    if (end < 0) {
+      end += length;
+    }
+    end = Math.min(Math.max(0, end), length);
+    start = Math.min(Math.max(0, start), length);
+    return start <= end ? cps.slice(start, end).join('') : '';
+  }
+
+  function translate(text, source, target) {
+    const from = Array.from(source);
+    const to = Array.from(target);
+    return Array.from(text).map(function (ch) {
+      const index = from.indexOf(ch);
+      if (index < 0) {
+        return ch;
+      }
+      return index < to.length ? to[index] : '';
+    }).join('');
+  }
+
+  function unaryMath(name, x) {
+    if (isNaN(x)) {
+      return NaN;
+    }
+    switch (name) {
+      case 'abs': return Math.abs(x);
+      case 'log': return Math.log(x);
+      case 'log10': return Math.log10(x);
+      case 'sqrt': return Math.sqrt(x);
+      case 'exp': return Math.exp(x);
+      case 'exp10': return Math.pow(10, x);
+      case 'sin': return Math.sin(x);
+      case 'cos': return Math.cos(x);
+      case 'tan': return Math.tan(x);
+      case 'asin': return Math.asin(x);
+      case 'acos': return Math.acos(x);
+      default: return Math.atan(x);
+    }
+  }
+
   function call(name, args, ctx) {
     if (name === 'if') {
-      const chosen = truthy(evalNode(args[0], ctx)) ? args[1] : args[2];
+      const chosen = truthy(unpack(evalNode(args[0], ctx))) ? args[1] : args[2];
       return evalNode(chosen, ctx);
     }
     if (name === 'coalesce') {
-      const first = evalNode(args[0], ctx);
+      const first = unpack(evalNode(args[0], ctx));
       if (first === '' || (typeof first === 'number' && isNaN(first))) {
         return evalNode(args[1], ctx);
       }
       return first;
     }
-    const values = args.map(function (arg) { return evalNode(arg, ctx); });
+    if (name === 'indexed-repeat') {
+      return indexedRepeat(args, ctx);
+    }
+    if (name === 'position') {
+      return position(args, ctx);
+    }
+    const raw = args.map(function (arg) { return evalNode(arg, ctx); });
+    if (NODESET_FUNCTIONS.indexOf(name) >= 0) {
+      return nodesetCall(name, raw);
+    }
+    const values = raw.map(unpack);
     switch (name) {
       case 'true':
         return true;
@@ -831,16 +1291,62 @@
         return false;
       case 'not':
         return !truthy(values[0]);
+      case 'boolean':
+        return truthy(values[0]);
+      case 'boolean-from-string': {
+        const text = toString(values[0]);
+        return text.toLowerCase() === 'true' || text === '1';
+      }
+      case 'string':
+        return toString(values.length ? values[0] : ctx.current);
+      case 'once':
+        return ctx.current !== '' ? ctx.current : values[0];
+      case 'checklist': {
+        const low = javaInt(toNumber(values[0]));
+        const high = javaInt(toNumber(values[1]));
+        const hits = values.slice(2).filter(truthy).length;
+        return (low < 0 || hits >= low) && (high < 0 || hits <= high);
+      }
       case 'selected':
         return tokens(toString(values[0])).indexOf(trim(toString(values[1]))) >= 0;
       case 'count-selected':
         return tokens(toString(values[0])).length;
+      case 'selected-at': {
+        const list = tokens(toString(values[0]));
+        const index = javaInt(truncate(toNumber(values[1])));
+        return index >= 0 && index < list.length ? list[index] : '';
+      }
+      case 'jr:choice-name':
+        return choiceName(toString(values[0]), toString(values[1]), ctx);
       case 'string-length':
         return Array.from(toString(values.length ? values[0] : ctx.current)).length;
+      case 'normalize-space':
+        return trim(toString(values.length ? values[0] : ctx.current)).replace(JAVA_SPACE_RE, ' ');
+      case 'substr':
+        return substr(toString(values[0]), toNumber(values[1]),
+                      values.length > 2 ? toNumber(values[2]) : null);
+      case 'substring-before':
+      case 'substring-after': {
+        const text = toString(values[0]);
+        const part = toString(values[1]);
+        const index = text.indexOf(part);
+        if (index < 0) {
+          return '';
+        }
+        return name === 'substring-before' ? text.slice(0, index) : text.slice(index + part.length);
+      }
+      case 'contains':
+        return toString(values[0]).indexOf(toString(values[1])) >= 0;
+      case 'starts-with':
+        return toString(values[0]).startsWith(toString(values[1]));
+      case 'ends-with':
+        return toString(values[0]).endsWith(toString(values[1]));
+      case 'translate':
+        return translate(toString(values[0]), toString(values[1]), toString(values[2]));
       case 'regex':
         return regex(toString(values[0]), toString(values[1]));
-      case 'today':
-        return ctx.today;
+      case 'uuid':
+        return uuid(values.length ? values[0] : null);
       case 'number':
         return toNumber(values.length ? values[0] : ctx.current);
       case 'int':
@@ -849,9 +1355,406 @@
         const places = values.length > 1 ? truncate(toNumber(values[1])) : 0;
         return round(toNumber(values[0]), isNaN(places) ? 0 : places);
       }
+      case 'pow':
+        return Math.pow(toNumber(values[0]), toNumber(values[1]));
+      case 'atan2':
+        return Math.atan2(toNumber(values[0]), toNumber(values[1]));
+      case 'pi':
+        return Math.PI;
+      case 'random':
+        return ctx.random();
+      case 'abs': case 'sqrt': case 'exp': case 'exp10': case 'log': case 'log10':
+      case 'sin': case 'cos': case 'tan': case 'asin': case 'acos': case 'atan':
+        return unaryMath(name, toNumber(values[0]));
+      case 'today':
+        return ctx.today;
+      case 'now':
+        return ctx.now;
+      case 'date':
+        return toDate(values[0], false);
+      case 'date-time':
+        return toDate(values[0], true);
+      case 'decimal-date-time':
+        return decimalDateTime(values[0], true);
+      case 'decimal-time':
+        return decimalDateTime(values[0], false);
+      case 'format-date':
+      case 'format-date-time':
+        return formatDate(values[0], toString(values[1]));
       default:
         throw new ExpressionError("unknown function '" + name + "()'");
     }
+  }
+
+  function nodesetCall(name, raw) {
+    if (name === 'count') {
+      return items(raw[0]).length;
+    }
+    if (name === 'count-non-empty') {
+      return items(raw[0]).filter(function (item) { return toString(item) !== ''; }).length;
+    }
+    const list = [];
+    (name === 'join' ? raw.slice(1) : raw).forEach(function (value) {
+      items(value).forEach(function (item) { list.push(item); });
+    });
+    if (name === 'sum') {
+      let total = 0;
+      list.forEach(function (item) {
+        const number = toNumber(item);
+        if (!isNaN(number)) {
+          total += number;
+        }
+      });
+      return total;
+    }
+    if (name === 'min' || name === 'max') {
+      const numbers = list.map(toNumber).filter(function (n) { return !isNaN(n); });
+      if (!numbers.length) {
+        return NaN;
+      }
+      let best = numbers[0];
+      for (let k = 1; k < numbers.length; k++) {
+        if (name === 'min' ? numbers[k] < best : numbers[k] > best) {
+          best = numbers[k];
+        }
+      }
+      return best;
+    }
+    if (name === 'concat') {
+      return list.map(toString).join('');
+    }
+    return list.map(toString).join(toString(unpack(raw[0])));
+  }
+
+  function position(args, ctx) {
+    const positions = ctx.positions;
+    if (!args.length) {
+      return positions.length ? positions[positions.length - 1][1] : 1;
+    }
+    const named = namedField(args[0]);
+    if (named !== null) {
+      for (let k = 0; k < positions.length; k++) {
+        if (positions[k][0] === named) {
+          return positions[k][1];
+        }
+      }
+      return 1;
+    }
+    const ups = args[0][0] === 'path' ? args[0].slice(2).filter(function (step) {
+      return step === '..';
+    }).length : 0;
+    if (ups === 0 || ups > positions.length) {
+      return 1;
+    }
+    return positions[positions.length - ups][1];
+  }
+
+  // indexed-repeat(${field}, ${repeat}, i[, ${inner}, j ...]): the answer of field with
+  // the given instances of those repeats (the others as in the context).
+  function indexedRepeat(args, ctx) {
+    const name = namedField(args[0]);
+    const found = chainOf(name, ctx.repeats);
+    const chain = found === null || found[1] ? [] : found[0];
+    const where = {};
+    ctx.positions.forEach(function (pair) { where[pair[0]] = pair[1]; });
+    for (let k = 1; k < args.length; k += 2) {
+      const group = namedField(args[k]);
+      const located = chainOf(group, ctx.repeats);
+      if (located === null || !located[1]) {
+        throw new ExpressionError('indexed-repeat(): ${' + group + '} is not a repeat');
+      }
+      if (chain.indexOf(group) < 0) {
+        throw new ExpressionError('indexed-repeat(): ${' + name + '} is not inside ${' + group + '}');
+      }
+      const index = javaInt(truncate(toNumber(unpack(evalNode(args[k + 1], ctx)))));
+      where[group] = Math.max(index, 1);
+    }
+    return unpack(repeatValue(name, chain, false, ctx.repeats, where));
+  }
+
+  function choiceName(value, reference, ctx) {
+    const match = CHOICE_REF_RE.exec(reference);
+    let name;
+    if (match) {
+      name = match[1];
+    } else {
+      const parts = reference.trim().split('/');
+      name = parts[parts.length - 1];
+    }
+    if (!has(ctx.choices, name)) {
+      throw new ExpressionError('jr:choice-name(): no choices known for ${' + name + '}');
+    }
+    const labels = ctx.choices[name];
+    const key = trim(value);
+    return has(labels, key) ? labels[key] : '';
+  }
+
+  function randomIndex(size) {
+    const cryptoApi = typeof globalThis !== 'undefined' ? globalThis.crypto : undefined;
+    if (cryptoApi && cryptoApi.getRandomValues) {
+      const buffer = new Uint32Array(1);
+      cryptoApi.getRandomValues(buffer);
+      return buffer[0] % size;
+    }
+    return Math.floor(Math.random() * size);
+  }
+
+  function uuid(length) {
+    if (length === null) {
+      const cryptoApi = typeof globalThis !== 'undefined' ? globalThis.crypto : undefined;
+      if (cryptoApi && cryptoApi.randomUUID) {
+        return cryptoApi.randomUUID();
+      }
+      const hex = '0123456789abcdef';
+      let out = '';
+      for (let k = 0; k < 36; k++) {
+        if (k === 8 || k === 13 || k === 18 || k === 23) {
+          out += '-';
+        } else if (k === 14) {
+          out += '4';
+        } else if (k === 19) {
+          out += hex.charAt(8 + randomIndex(4));
+        } else {
+          out += hex.charAt(randomIndex(16));
+        }
+      }
+      return out;
+    }
+    const size = javaInt(truncate(toNumber(length)));
+    if (size > MAX_UUID_LENGTH) {
+      throw new ExpressionError('uuid() length above ' + MAX_UUID_LENGTH);
+    }
+    let out = '';
+    for (let k = 0; k < size; k++) {
+      out += GUID_CHARS.charAt(randomIndex(GUID_CHARS.length));
+    }
+    return out;
+  }
+
+  // -------------------------------------------------------------------------
+  // Dates and times
+  // -------------------------------------------------------------------------
+
+  const MOMENT_RE = new RegExp(
+    '^([0-9]{4})-([0-9]{2})-([0-9]{2})' +
+    '(?:T([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\\.([0-9]{1,9}))?)?' +
+    '(Z|[+-][0-9]{2}(?::?[0-9]{2})?)?)?$');
+  const TIME_RE = /^([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]{1,9}))?)?(Z|[+-][0-9]{2}(?::?[0-9]{2})?)?$/;
+  const DAY_MS = 86400000;
+  const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+  const WEEKDAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+  const MIN_DATE_DAYS = -719162; // 0001-01-01
+  const MAX_DATE_DAYS = 2932896; // 9999-12-31
+
+  // Returns minutes, null when absent, undefined when invalid.
+  function offsetMinutes(text) {
+    if (text === undefined) {
+      return null;
+    }
+    if (text === 'Z') {
+      return 0;
+    }
+    const sign = text.charAt(0) === '-' ? -1 : 1;
+    const digits = text.slice(1).replace(':', '');
+    const hours = Number(digits.slice(0, 2));
+    const minutes = Number(digits.slice(2) || 0);
+    if (hours > 23 || minutes > 59) {
+      return undefined;
+    }
+    return sign * (hours * 60 + minutes);
+  }
+
+  function clock(hour, minute, second, fraction) {
+    const h = Number(hour || 0);
+    const m = Number(minute || 0);
+    const s = Number(second || 0);
+    let digits = (fraction || '0').slice(0, 3);
+    while (digits.length < 3) {
+      digits += '0';
+    }
+    if (h > 23 || m > 59 || s > 59) {
+      return null;
+    }
+    return [h, m, s, Number(digits)];
+  }
+
+  // [days since epoch, hour, minute, second, ms, offset minutes or null], as written.
+  function parseMoment(text) {
+    const match = MOMENT_RE.exec(trim(text));
+    if (!match) {
+      return null;
+    }
+    const days = daysFromCivil(Number(match[1]), Number(match[2]), Number(match[3]));
+    const time = clock(match[4], match[5], match[6], match[7]);
+    if (days === null || time === null) {
+      return null;
+    }
+    const offset = offsetMinutes(match[8]);
+    if (offset === undefined) {
+      return null;
+    }
+    return [days].concat(time, [offset]);
+  }
+
+  function civilFromDays(days) {
+    const z = days + 719468;
+    const era = floorDiv(z, 146097);
+    const dayOfEra = z - era * 146097;
+    const yearOfEra = floorDiv(dayOfEra - floorDiv(dayOfEra, 1460) + floorDiv(dayOfEra, 36524) -
+                               floorDiv(dayOfEra, 146096), 365);
+    const year = yearOfEra + era * 400;
+    const dayOfYear = dayOfEra - (365 * yearOfEra + floorDiv(yearOfEra, 4) - floorDiv(yearOfEra, 100));
+    const mp = floorDiv(5 * dayOfYear + 2, 153);
+    const day = dayOfYear - floorDiv(153 * mp + 2, 5) + 1;
+    const month = mp < 10 ? mp + 3 : mp - 9;
+    return [month <= 2 ? year + 1 : year, month, day];
+  }
+
+  function dateText(days) {
+    const ymd = civilFromDays(days);
+    return pad(ymd[0], 4) + '-' + pad(ymd[1], 2) + '-' + pad(ymd[2], 2);
+  }
+
+  function cannotBeDate(value) {
+    return new ExpressionError("the value '" + toString(value) + "' can't be converted to a date");
+  }
+
+  function checkDateRange(value) {
+    if (!(value >= MIN_DATE_DAYS && value < MAX_DATE_DAYS + 1)) {
+      throw new ExpressionError("the value '" + toString(value) + "' is out of range for a date");
+    }
+  }
+
+  // A value as a moment (see parseMoment); '' stays ''; NaN gives null.
+  function moment(value) {
+    if (typeof value === 'boolean') {
+      throw cannotBeDate(value);
+    }
+    if (typeof value === 'number') {
+      if (isNaN(value)) {
+        return null;
+      }
+      checkDateRange(value);
+      const total = Math.floor(value * DAY_MS + 0.5);
+      let days = Math.floor(total / DAY_MS);
+      let ms = total - days * DAY_MS;
+      if (ms < 0) {
+        days -= 1;
+        ms += DAY_MS;
+      } else if (ms >= DAY_MS) {
+        days += 1;
+        ms -= DAY_MS;
+      }
+      return [days, Math.floor(ms / 3600000), Math.floor(ms / 60000) % 60,
+              Math.floor(ms / 1000) % 60, ms % 1000, 0];
+    }
+    if (trim(value) === '') {
+      return '';
+    }
+    const parsed = parseMoment(value);
+    if (parsed === null) {
+      throw cannotBeDate(value);
+    }
+    return parsed;
+  }
+
+  function toDate(value, withTime) {
+    if (typeof value === 'number' && !withTime && !isNaN(value)) {
+      value = truncate(value);
+    }
+    const m = moment(value);
+    if (m === null) {
+      return NaN;
+    }
+    if (m === '') {
+      return '';
+    }
+    if (!withTime) {
+      return dateText(m[0]);
+    }
+    let zone = '';
+    if (m[5] !== null) {
+      const offset = m[5];
+      zone = (offset < 0 ? '-' : '+') + pad(Math.floor(Math.abs(offset) / 60), 2) + ':' +
+        pad(Math.abs(offset) % 60, 2);
+    }
+    return dateText(m[0]) + 'T' + pad(m[1], 2) + ':' + pad(m[2], 2) + ':' + pad(m[3], 2) + '.' +
+      pad(m[4], 3) + zone;
+  }
+
+  function decimalDateTime(value, keepDate) {
+    if (typeof value === 'number') {
+      if (isNaN(value)) {
+        return value;
+      }
+      checkDateRange(value);
+      return keepDate ? value : value - Math.floor(value);
+    }
+    if (typeof value === 'string' && !keepDate) {
+      const match = TIME_RE.exec(trim(value));
+      if (match) {
+        const time = clock(match[1], match[2], match[3], match[4]);
+        if (time === null) {
+          throw cannotBeDate(value);
+        }
+        return ((time[0] * 60 + time[1]) * 60 + time[2] + time[3] / 1000) / 86400;
+      }
+    }
+    const m = moment(value);
+    if (m === '') {
+      return '';
+    }
+    const inDay = ((m[1] * 60 + m[2]) * 60 + m[3]) * 1000 + m[4];
+    if (!keepDate) {
+      return inDay / DAY_MS;
+    }
+    return (m[0] * DAY_MS + inDay - (m[5] || 0) * 60000) / DAY_MS;
+  }
+
+  const DATE_FORMAT_TOKENS = 'YymnbdeHhMS3a%';
+
+  // [code point index, letter] of the first unknown '%' token of a format, or null.
+  function badDateFormat(pattern) {
+    const cps = Array.from(pattern);
+    for (let i = 0; i < cps.length; i++) {
+      if (cps[i] === '%') {
+        const tok = i + 1 < cps.length ? cps[i + 1] : '';
+        if (tok === '' || DATE_FORMAT_TOKENS.indexOf(tok) < 0) {
+          return [i, tok];
+        }
+        i += 1;
+      }
+    }
+    return null;
+  }
+
+  function formatDate(value, pattern) {
+    const m = moment(value);
+    if (m === null || m === '') {
+      return '';
+    }
+    const ymd = civilFromDays(m[0]);
+    const fields = {
+      Y: pad(ymd[0], 4), y: pad(ymd[0] % 100, 2), m: pad(ymd[1], 2), n: String(ymd[1]),
+      b: MONTHS[ymd[1] - 1], d: pad(ymd[2], 2), e: String(ymd[2]), H: pad(m[1], 2),
+      h: String(m[1]), M: pad(m[2], 2), S: pad(m[3], 2), '3': pad(m[4], 3),
+      a: WEEKDAYS[((m[0] + 4) % 7 + 7) % 7], '%': '%'
+    };
+    const cps = Array.from(pattern);
+    let out = '';
+    for (let i = 0; i < cps.length; i++) {
+      if (cps[i] !== '%') {
+        out += cps[i];
+        continue;
+      }
+      const tok = i + 1 < cps.length ? cps[i + 1] : '';
+      if (!has(fields, tok)) {
+        throw new ExpressionError("unknown date format '%" + tok + "'");
+      }
+      out += fields[tok];
+      i += 1;
+    }
+    return out;
   }
 
   function truncate(value) {
@@ -921,8 +1824,19 @@
   const SPACE_RANGES = [[0x09, 0x0D], [0x20, 0x20]];
   const LINE_TERMINATORS = [0x0A, 0x0D, 0x85, 0x2028, 0x2029];
   const SIMPLE_ESCAPES = {t: 0x09, n: 0x0A, r: 0x0D, f: 0x0C, v: 0x0B};
-  const CLASS_ESCAPES = {d: DIGIT_RANGES, w: WORD_RANGES, s: SPACE_RANGES};
-  const NEGATED_CLASS_ESCAPES = {D: DIGIT_RANGES, W: WORD_RANGES, S: SPACE_RANGES};
+  // XML Schema's \i (XML name start characters) and \c (XML name characters).
+  const NAME_START_RANGES = [
+    [0x3A, 0x3A], [0x41, 0x5A], [0x5F, 0x5F], [0x61, 0x7A], [0xC0, 0xD6], [0xD8, 0xF6],
+    [0xF8, 0x2FF], [0x370, 0x37D], [0x37F, 0x1FFF], [0x200C, 0x200D], [0x2070, 0x218F],
+    [0x2C00, 0x2FEF], [0x3001, 0xD7FF], [0xF900, 0xFDCF], [0xFDF0, 0xFFFD],
+    [0x10000, 0xEFFFF]];
+  const NAME_RANGES = NAME_START_RANGES.concat([
+    [0x2D, 0x2E], [0x30, 0x39], [0xB7, 0xB7], [0x300, 0x36F], [0x203F, 0x2040]]).sort(
+    function (a, b) { return a[0] - b[0] || a[1] - b[1]; });
+  const CLASS_ESCAPES = {d: DIGIT_RANGES, w: WORD_RANGES, s: SPACE_RANGES,
+                         i: NAME_START_RANGES, c: NAME_RANGES};
+  const NEGATED_CLASS_ESCAPES = {D: DIGIT_RANGES, W: WORD_RANGES, S: SPACE_RANGES,
+                                 I: NAME_START_RANGES, C: NAME_RANGES};
   const HEX_RE = /^[0-9a-fA-F]{4}$/;
   const ASCII_ALNUM_RE = /^[A-Za-z0-9]$/;
 
@@ -1362,7 +2276,9 @@
             stack.push(pc + 1);
           }
         } else if (k === MATCH) {
-          return true;
+          if (i === n) {
+            return true;
+          }
         } else {
           out.push(pc);
         }
@@ -1370,10 +2286,14 @@
       return false;
     }
 
+    // The whole text must match (Java's Pattern.matches, as JavaRosa does).
     let current = [];
     for (let i = 0; i <= n; i++) {
-      if (closure(0, i, current)) {
+      if (i === 0 && closure(0, i, current)) {
         return true;
+      }
+      if (!current.length) {
+        return false;
       }
       if (i === n) {
         break;
@@ -1406,6 +2326,7 @@
     truthy: truthy,
     fromJSON: fromJSON,
     references: references,
+    seedFor: seedFor,
     ExpressionError: ExpressionError,
     limits: {
       MAX_EXPRESSION_LENGTH: MAX_EXPRESSION_LENGTH,

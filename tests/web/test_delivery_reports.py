@@ -1,0 +1,141 @@
+"""Delivery reports on a real outbox: counts, radio airings, trainings, the CSV log with and without
+contacts' details, the retry of failures, and who may do what."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, datetime, timedelta, timezone
+
+from sqlmodel import Session, select
+
+from campaign.models import (
+    ChannelConfig, ChannelKind, Delivery, DeliveryStatus, Occurrence, OccurrenceStatus, Timing, TrainingAttendance,
+    TrainingSession,
+)
+from tests.campaign.factories import approved_message, campaign_row, contacts, placement, segment, sms_channel
+from tests.factories import bearer, login
+
+DUE = datetime(2026, 3, 2, 12, 30, tzinfo=timezone.utc)  # 07:30 in Port-au-Prince
+
+
+def _outbox(engine, personas) -> dict:
+    """A campaign whose SMS went out to 10 contacts, three radio airings and a training session."""
+    with Session(engine, expire_on_commit=False) as s:
+        message = approved_message(s, author=personas["carla"], approver=personas["leo"])
+        campaign = campaign_row(s)
+        seg = segment(s, "judges")
+        people = contacts(s, 10, seg=seg)
+        people[0].name = "=HYPERLINK(\"http://evil.example\",\"click\")"
+        sms = placement(s, campaign=campaign, message=message, channel=sms_channel(s), name="Weekday SMS")
+        occ = Occurrence(placement_id=sms.id, local_at=datetime(2026, 3, 2, 7, 30), due_at=DUE,
+                         status=OccurrenceStatus.expanded)
+        s.add(occ)
+        s.flush()
+        statuses = [DeliveryStatus.delivered] * 6 + [DeliveryStatus.sent] * 2 + [DeliveryStatus.failed, DeliveryStatus.skipped]
+        rows = []
+        for contact, status in zip(people, statuses):
+            rows.append(Delivery(occurrence_id=occ.id, placement_id=sms.id, campaign_id=campaign.id, channel_id=sms.channel_id,
+                                 recipient_key=f"c{contact.id}", contact_id=contact.id, segment_id=seg.id, language="ht",
+                                 status=status, due_at=DUE, attempts=5 if status == DeliveryStatus.failed else 1,
+                                 reason={DeliveryStatus.failed: "gateway answered 500 five times",
+                                         DeliveryStatus.skipped: "opted out"}.get(status, ""),
+                                 sent_at=DUE if status in (DeliveryStatus.sent, DeliveryStatus.delivered) else None))
+        s.add_all(rows)
+        radio = ChannelConfig(name="Radio Kiskeya", kind=ChannelKind.radio, provider="station", audience_size=100_000,
+                              settings={"frequency": "88.5", "rating": 0.2})
+        s.add(radio)
+        s.flush()
+        spot = placement(s, campaign=campaign, message=message, channel=radio, timing=Timing.recurring, name="Spots")
+        for i, status in enumerate([OccurrenceStatus.aired, OccurrenceStatus.aired, OccurrenceStatus.missed,
+                                    OccurrenceStatus.planned]):
+            s.add(Occurrence(placement_id=spot.id, local_at=datetime(2026, 3, 2 + i, 7), status=status,
+                             due_at=datetime(2026, 3, 2 + i, 12, tzinfo=timezone.utc)))
+        venue = ChannelConfig(name="EMA", kind=ChannelKind.training, provider="venue")
+        s.add(venue)
+        s.flush()
+        course = placement(s, campaign=campaign, message=message, channel=venue, timing=Timing.sessions, name="Judges' course")
+        ts = TrainingSession(placement_id=course.id, starts_local=datetime(2026, 3, 10, 9), venue="École de la Magistrature")
+        s.add(ts)
+        s.flush()
+        s.add_all([TrainingAttendance(session_id=ts.id, contact_id=c.id, attended=a)
+                   for c, a in zip(people[:4], [True, True, False, None])])
+        s.commit()
+        return {"campaign": campaign.id, "failed": rows[8].id, "delivered": rows[0].id, "seg": seg.code}
+
+
+def test_the_report_counts_what_went_out_and_hides_contacts_from_leads(client, engine, personas):
+    ids = _outbox(engine, personas)
+    cid = ids["campaign"]
+    login(client, "leo")
+    page = client.get(f"/campaigns/{cid}/deliveries")
+    assert page.status_code == 200, page.text
+    assert "Radio Kiskeya" in page.text and "École de la Magistrature" in page.text
+    assert "gateway answered 500 five times" in page.text and "+5093000" not in page.text
+    assert "Send the ticked ones again" not in page.text  # a lead reads, communications staff retry
+    summary = client.get("/api/v1/deliveries/summary", params={"campaign_id": cid}).json()
+    assert summary["by_status"] == {"delivered": 6, "sent": 2, "failed": 1, "skipped": 1}
+    assert summary["unique_contacts"] == 8 and summary["messages_per_contact"] == 1.0 and summary["in_flight"] == 0
+    assert summary["by_day"] == [{"key": "2026-03-02", "label": "2026-03-02", "counts": summary["by_status"],
+                                  "unique_contacts": None}]
+    radio = summary["radio"][0]
+    assert (radio["planned"], radio["aired"], radio["missed"], radio["unconfirmed"]) == (4, 2, 1, 1)
+    assert radio["estimated_listeners"] == 36_000  # 100,000 x (1 - 0.8^2)
+    training = summary["trainings"][0]
+    assert (training["invited"], training["attended"], training["absent"], training["unrecorded"]) == (4, 2, 1, 1)
+    assert abs(training["attendance_rate"] - 2 / 3) < 1e-9
+    # The CSV log: a lead gets contact ids, no name, phone or e-mail.
+    lead_csv = list(csv.reader(io.StringIO(client.get(f"/campaigns/{cid}/deliveries.csv").text.lstrip("\ufeff"))))
+    assert lead_csv[0][-1] == "delivered_at" and "phone" not in lead_csv[0] and len(lead_csv) == 11
+    assert not any("+509" in cell for row in lead_csv for cell in row)
+    # Filters: a day with nothing, a bad date named, an unknown segment.
+    assert client.get("/api/v1/deliveries/summary", params={"campaign_id": cid, "since": "2026-03-03"}).json()["total"] == 0
+    bad = client.get(f"/campaigns/{cid}/deliveries?since=03/02/2026")
+    assert bad.status_code == 422 and "since" in bad.text
+    assert client.get("/api/v1/deliveries/summary", params={"campaign_id": cid, "segment": "nobody"}).status_code == 404
+
+
+def test_planners_see_contacts_in_the_log_as_text_and_retry_failures(client, engine, personas):
+    ids = _outbox(engine, personas)
+    cid = ids["campaign"]
+    csrf = login(client, "carla")
+    body = client.get(f"/api/v1/deliveries/export.csv", params={"campaign_id": cid}).text
+    rows = list(csv.reader(io.StringIO(body.lstrip("\ufeff"))))
+    assert rows[0][-3:] == ["name", "phone", "email"]
+    names = [r[-3] for r in rows[1:]]
+    assert "'=HYPERLINK(\"http://evil.example\",\"click\")" in names  # text, not a live formula
+    page = client.get(f"/campaigns/{cid}/deliveries")
+    assert "Send the ticked ones again" in page.text
+    # A delivered row is never sent again; the failed one goes back in the queue.
+    r = client.post(f"/campaigns/{cid}/deliveries/retry", data={"csrf_token": csrf, "ids": [ids["failed"], ids["delivered"]]})
+    assert r.status_code == 303
+    with Session(engine) as s:
+        failed, delivered = s.get(Delivery, ids["failed"]), s.get(Delivery, ids["delivered"])
+        assert failed.status == DeliveryStatus.queued and failed.attempts == 0 and failed.next_attempt_at is not None
+        assert "gateway answered 500" in failed.reason and delivered.status == DeliveryStatus.delivered
+    progress = client.get(f"/campaigns/{cid}/deliveries/progress", headers={"HX-Request": "true"})
+    assert 'hx-trigger="every 2s"' in progress.text and "1 of 10 still queued" in progress.text
+    # Without a CSRF token nothing moves; an empty selection says what to do.
+    assert client.post(f"/campaigns/{cid}/deliveries/retry", data={"ids": [ids["failed"]]}).status_code == 403
+    r = client.post(f"/campaigns/{cid}/deliveries/retry", data={"csrf_token": csrf}, follow_redirects=True)
+    assert "tick the failed deliveries" in r.text
+
+
+def test_the_api_log_and_retry(client, engine, personas):
+    ids = _outbox(engine, personas)
+    cid = ids["campaign"]
+    headers = bearer(client, "carla")
+    log = client.get("/api/v1/deliveries", params={"campaign_id": cid, "status": "failed"}, headers=headers).json()
+    assert [d["id"] for d in log] == [ids["failed"]] and "phone" not in log[0]
+    assert len(client.get("/api/v1/deliveries", params={"campaign_id": cid, "limit": 3}, headers=headers).json()) == 3
+    bad = client.get("/api/v1/deliveries", params={"campaign_id": cid, "status": "lost"}, headers=headers)
+    assert bad.status_code == 422 and "status" in bad.json()["detail"]
+    assert client.get("/api/v1/deliveries", params={"campaign_id": 2**40}, headers=headers).status_code == 422
+    lead = bearer(client, "leo")
+    assert client.post("/api/v1/deliveries/retry", json={"campaign_id": cid}, headers=lead).status_code == 403
+    done = client.post("/api/v1/deliveries/retry", json={"campaign_id": cid}, headers=headers)
+    assert done.status_code == 200 and done.json() == {"retried": 1}
+    assert client.post("/api/v1/deliveries/retry", json={"campaign_id": cid}, headers=headers).json() == {"retried": 0}
+    assert client.post("/api/v1/deliveries/retry", json={"campaign_id": cid, "ids": [0]}, headers=headers).status_code == 422
+    enumerator = bearer(client, "eddy")
+    assert client.get("/api/v1/deliveries/summary", params={"campaign_id": cid}, headers=enumerator).status_code == 403
