@@ -28,8 +28,9 @@ from web.accounts.models import User, utcnow
 from .models import ChannelKind, Contact, ContactOptOut, ContactSegment
 
 __all__ = [
-    "COLUMN_ALIASES", "ContactImportReport", "ContactRow", "ImportFileError", "apply_rows", "check_import",
-    "normalise_email", "normalise_phone", "set_opt_out",
+    "COLUMN_ALIASES", "ContactEdit", "ContactError", "ContactImportReport", "ContactRow", "ImportFileError", "apply_rows",
+    "check_import", "contact_segments", "normalise_email", "normalise_phone", "opted_out_kinds", "set_opt_out",
+    "update_contact",
 ]
 
 MAX_ROWS = 200_000
@@ -401,3 +402,135 @@ def set_opt_out(*, session: Session, contact: Contact, kind: ChannelKind, opted_
         return True
     return False
 
+
+
+# --- One contact, by hand ----------------------------------------------------------------------
+
+
+class ContactError(ValueError):
+    """A contact edit that cannot be saved: ``errors`` maps each field to what is wrong with it."""
+
+    def __init__(self, errors: Mapping[str, str]):
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = dict(errors)
+
+
+@dataclass(frozen=True)
+class ContactEdit:
+    """What staff may change on one contact: the fields of an import row, the list segments it belongs
+    to (rule segments follow their rule), consent, and the channel kinds it has opted out of."""
+
+    name: str = ""
+    phone: str = ""
+    email: str = ""
+    language: str = ""
+    region: str = ""
+    segments: tuple[str, ...] = ()
+    attributes: Mapping[str, str] = field(default_factory=dict)
+    consent: bool = False
+    consent_method: str = ""
+    opted_out: frozenset[ChannelKind] = frozenset()
+    note: str = ""  # why (an opt-out asked for by phone, a correction...), kept in the audit trail
+
+
+def contact_segments(*, session: Session, contact: Contact) -> list[str]:
+    """Codes of the list segments the contact was put in."""
+    return list(session.exec(select(AudienceSegment.code).join(ContactSegment, ContactSegment.segment_id == AudienceSegment.id)
+                             .where(ContactSegment.contact_id == contact.id).order_by(AudienceSegment.code)).all())
+
+
+def opted_out_kinds(*, session: Session, contact: Contact) -> set[ChannelKind]:
+    return set(session.exec(select(ContactOptOut.channel_kind).where(ContactOptOut.contact_id == contact.id)).all())
+
+
+def update_contact(*, session: Session, contact: Contact, data: ContactEdit, actor: User | None, country: str = "HT",
+                   ip: str = "") -> dict[str, Any]:
+    """Change one contact as staff asked; raises :class:`ContactError` (every field's problem) and
+    changes nothing when a value is wrong. Returns what changed, field by field, as the audit
+    trail records it: names of fields only for personal values (phone, e-mail, name), never the values.
+    """
+    from web.accounts.service import record_audit  # noqa: PLC0415
+
+    errors: dict[str, str] = {}
+    phone, problem = normalise_phone(data.phone, country)
+    if problem:
+        errors["phone"] = problem
+    email, problem = normalise_email(data.email)
+    if problem:
+        errors["email"] = problem
+    if not phone and not email and "phone" not in errors and "email" not in errors:
+        errors["phone"] = "Give a phone number or an e-mail address: nothing else can reach this contact."
+    language, problem = _language(data.language)
+    if problem:
+        errors["language"] = problem
+    for name, value, limit in (("name", data.name, 120), ("region", data.region, 80), ("consent_method", data.consent_method, 80),
+                               ("note", data.note, 200)):
+        if len(value) > limit:
+            errors[name] = f"At most {limit} characters."
+        elif "\x00" in value:
+            errors[name] = NUL_IN_CELL
+    segments = {s.code: s for s in session.exec(select(AudienceSegment)).all()}
+    unknown = [c for c in data.segments if c not in segments]
+    ruled = [c for c in data.segments if c in segments and segments[c].rule is not None]
+    if unknown:
+        errors["segments"] = f"Unknown segment(s): {', '.join(sorted(unknown))[:200]}."
+    elif ruled:
+        errors["segments"] = (f"{', '.join(segments[c].name for c in ruled)}: a rule decides who is in this segment; "
+                              "change the contact's fields or the rule instead.")
+    attributes: dict[str, str] = {}
+    for key, value in data.attributes.items():
+        slug = _attribute_name(str(key))
+        if len(str(value)) > 500:
+            errors["attributes"] = f"{slug}: at most 500 characters."
+        elif str(value).strip():
+            attributes[slug] = str(value).strip()
+    if phone and "phone" not in errors:
+        other = session.exec(select(Contact.id).where(Contact.phone == phone, Contact.id != contact.id)).first()
+        if other is not None:
+            errors["phone"] = f"Another contact already has {phone}: edit that one, or merge them by importing."
+    if email and "email" not in errors:
+        other = session.exec(select(Contact.id).where(Contact.email == email, Contact.id != contact.id)).first()
+        if other is not None:
+            errors["email"] = f"Another contact already has {email}."
+    if errors:
+        raise ContactError(errors)
+
+    changed: dict[str, Any] = {}
+    values = {"name": " ".join(data.name.split()), "phone": phone, "email": email, "language": language,
+              "region": " ".join(data.region.split()), "attributes": attributes}
+    for name, value in values.items():
+        if getattr(contact, name) != value:
+            changed[name] = "changed" if name in ("name", "phone", "email") else value
+            setattr(contact, name, value)
+    now = utcnow()
+    if data.consent and contact.consent_at is None:
+        contact.consent_at, contact.consent_method = now, " ".join(data.consent_method.split()) or "recorded by staff"
+        contact.consent_recorded_by = actor.username if actor is not None else ""
+        changed["consent"] = "given"
+    elif not data.consent and contact.consent_at is not None:
+        contact.consent_at, contact.consent_method, contact.consent_recorded_by = None, "", ""
+        changed["consent"] = "withdrawn"
+    elif data.consent and data.consent_method and data.consent_method != contact.consent_method:
+        contact.consent_method = " ".join(data.consent_method.split())
+        changed["consent_method"] = contact.consent_method
+    before = set(contact_segments(session=session, contact=contact))
+    wanted = set(data.segments)
+    if before != wanted:
+        ids = {code: segments[code].id for code in before | wanted}
+        if before - wanted:
+            session.exec(delete(ContactSegment).where(ContactSegment.contact_id == contact.id,
+                                                      col(ContactSegment.segment_id).in_([ids[c] for c in before - wanted])))
+        session.add_all([ContactSegment(contact_id=contact.id, segment_id=ids[c]) for c in sorted(wanted - before)])
+        changed["segments"] = sorted(wanted)
+    for kind in ChannelKind:
+        if set_opt_out(session=session, contact=contact, kind=kind, opted_out=kind in data.opted_out, source="staff",
+                       detail=data.note):
+            changed.setdefault("opted_out", {})[kind.value] = kind in data.opted_out
+    if changed:
+        contact.updated_at = now
+        session.add(contact)
+        session.flush()
+        record_audit(session=session, actor=actor, action="contact.update", entity_type="campaign_contact",
+                     entity_id=contact.id, summary=f"Changed contact {contact.uid[:8]}",
+                     details={"changed": changed, "note": data.note[:200]}, ip=ip)
+    return changed

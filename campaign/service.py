@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PField
-from sqlalchemy import func
+from sqlalchemy import case, func
 from sqlmodel import Session, col, select
 
 from audiences.models import AudienceSegment, SegmentIn
@@ -53,7 +53,7 @@ from .targeting import RuleError, parse_rule
 __all__ = [
     "PROVIDERS", "CalendarEvent", "ChannelIn", "PlacementCheck", "PlacementIn", "PlanConflict", "PlanError",
     "Preview", "SessionIn", "add_session", "calendar_events", "campaign_preview", "check_placement",
-    "create_campaign", "create_placement", "fallback_language", "list_campaigns", "placement_segments",
+    "create_campaign", "create_placement", "default_country", "fallback_language", "list_campaigns", "placement_segments",
     "preview_placement", "save_channel", "save_segment", "segment_timeline", "set_campaign_status",
     "set_placement_status", "update_campaign", "update_placement",
 ]
@@ -225,6 +225,17 @@ def _past(action: str) -> str:
 
 def list_campaigns(*, session: Session) -> list[Campaign]:
     return list(session.exec(select(Campaign).order_by(col(Campaign.start_date).desc(), col(Campaign.id).desc())))
+
+
+def default_country(*, session: Session) -> str:
+    """The country that phone numbers written without a country code belong to: that of the latest
+    campaign being run or prepared (active, paused, then draft), else of the latest one; Haiti
+    when there is none."""
+    order = case((Campaign.status == CampaignStatus.active, 0), (Campaign.status == CampaignStatus.paused, 1),
+                 (Campaign.status == CampaignStatus.draft, 2), else_=3)
+    country = session.exec(select(Campaign.country).order_by(order, col(Campaign.start_date).desc(),
+                                                             col(Campaign.id).desc()).limit(1)).first()
+    return (country or "HT").upper()
 
 
 def _placements(session: Session, campaign_id: int) -> list[Placement]:
@@ -573,6 +584,21 @@ def check_placement(*, session: Session, campaign: Campaign, data: PlacementIn, 
         problem = rules.check_rrule(data.rrule, placement.starts_local)
         if problem:
             errors["rrule"] = problem
+        elif placement.starts_local.date() < campaign.start_date:
+            errors["starts_local"] = (f"The series starts on {placement.starts_local:%d %b %Y}, before the campaign "
+                                      f"({campaign.start_date:%d %b %Y} to {campaign.end_date:%d %b %Y}): start it on "
+                                      "or after the campaign's first day.")
+        elif placement.starts_local.date() > campaign.end_date:
+            errors["starts_local"] = (f"The series starts on {placement.starts_local:%d %b %Y}, after the campaign ends "
+                                      f"({campaign.end_date:%d %b %Y}).")
+        elif re.search(r"\b(UNTIL|COUNT)=", data.rrule.upper()):
+            # A rule with an end of its own that runs past the campaign's: say what will be left out.
+            days = {t.local_at.date() for t in rules.expand(starts_local=placement.starts_local, rrule=placement.rrule,
+                                                            tz=ZoneInfo(campaign.timezone))}
+            after = sorted(d for d in days if d > campaign.end_date)
+            if after:
+                check.warnings.append(f"{len(after)} date(s) of this rule fall after the campaign ends "
+                                      f"({campaign.end_date:%d %b %Y}), from {after[0]:%d %b %Y}: they will not be sent.")
         try:
             rules.parse_times(data.times_of_day)
         except ValueError as err:
@@ -1004,13 +1030,17 @@ def calendar_events(*, session: Session, start: date, end: date, campaign_id: in
         query = query.where(Placement.channel_id == channel_id)
     if message_id:
         query = query.where(Placement.message_id == message_id)
-    if language:
-        query = query.where(Placement.language == language)
     lo, hi = datetime.combine(start, time(0)), datetime.combine(end, time(23, 59, 59))
     events: list[CalendarEvent] = []
     for placement, campaign, channel, message in session.exec(query.order_by(Placement.id)):
         codes = [s.code for s in placement_segments(session=session, placement=placement)]
         if segment and segment not in codes:
+            continue
+        # A radio spot or a post is in one language; an SMS or e-mail goes out in each recipient's,
+        # from the variants of its approved version.
+        languages = [placement.language] if placement.language else sorted(
+            {v.language for v in _variants(session, placement.version_id, channel.kind, placement.social_platform)})
+        if language and language not in languages:
             continue
         statuses = {o.local_at: o.status.value for o in session.exec(
             select(Occurrence).where(Occurrence.placement_id == placement.id, Occurrence.local_at >= lo,
@@ -1018,7 +1048,7 @@ def calendar_events(*, session: Session, start: date, end: date, campaign_id: in
         for t in schedule.occurrence_times(session=session, campaign=campaign, placement=placement):
             if lo <= t.local_at <= hi:
                 events.append(CalendarEvent(campaign.id, placement.id, t.local_at, placement.name or message.title, channel.name,
-                                            channel.kind.value, placement.language, codes,
+                                            channel.kind.value, ", ".join(languages), codes,
                                             statuses.get(t.local_at, "paused" if placement.status == PlacementStatus.paused
                                                          else "planned"), message.id))
                 if len(events) >= limit:

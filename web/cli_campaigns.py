@@ -19,7 +19,8 @@ campaigns_app = typer.Typer(help="Campaigns: contacts, segments, the plan.", no_
 @campaigns_app.command("import-contacts")
 def import_contacts(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="A CSV or XLSX of contacts."),
-    country: str = typer.Option("HT", help="Country of numbers written without a country code."),
+    country: str = typer.Option("", help="Country of numbers written without a country code "
+                                "(default: the current campaign's, else HT)."),
     segment: str = typer.Option("", help="Put every contact in this (list) segment, by code."),
     yes: bool = typer.Option(False, "--yes", help="Store the good rows without asking (lines with a problem are left out)."),
 ) -> None:
@@ -32,6 +33,9 @@ def import_contacts(
 
     with Session(_checked_engine(), expire_on_commit=False) as session:
         try:
+            from campaign.service import default_country  # noqa: PLC0415
+
+            country = country.strip().upper() or default_country(session=session)
             report = svc.check_import(session=session, source=file.read_bytes(), filename=file.name, country=country,
                                       default_segments=[segment] if segment else [])
         except svc.ImportFileError as err:

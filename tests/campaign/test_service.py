@@ -88,6 +88,11 @@ def test_placement_validation_speaks_of_content_times_languages_and_limits(sessi
     preview = svc.preview_placement(session=session, campaign=campaign, placement=row)
     assert preview.total == 4 and [o.audience for o in preview.occurrences] == [8] * 4
     assert sum(preview.per_day.values()) == 32
+    # An SMS goes out in each recipient's language: the calendar's language filter finds it by its variants.
+    march = {"start": date(2026, 3, 1), "end": date(2026, 3, 31)}
+    events = svc.calendar_events(session=session, language="fr", **march)
+    assert len(events) == 4 and {e.language for e in events} == {"fr, ht"}
+    assert svc.calendar_events(session=session, language="es", **march) == []
 
 
 def test_unapproved_or_retired_content_cannot_be_scheduled(session, personas):
@@ -102,6 +107,34 @@ def test_unapproved_or_retired_content_cannot_be_scheduled(session, personas):
     data = svc.PlacementIn(message_id=draft.id, channel_id=channel.id, segments=["police"],
                            starts_local=datetime(2026, 3, 2, 9))
     assert "no approved version" in svc.check_placement(session=session, campaign=campaign, data=data).errors["message_id"]
+    retired = approved_message(session, author=carla, approver=personas["leo"], title="Old spot")
+    content_svc.transition(session=session, message=retired, action="retire", actor=personas["leo"])
+    assert "is retired" in svc.check_placement(session=session, campaign=campaign, data=data.model_copy(
+        update={"message_id": retired.id})).errors["message_id"]
+
+
+def test_a_recurring_series_outside_the_campaign_s_dates_is_refused_or_its_lost_dates_counted(session, personas):
+    carla = personas["carla"]
+    campaign = _campaign(session, carla)  # 1 March to 30 April 2026
+    channel = _sms(session, carla)
+    message = approved_message(session, author=carla, approver=personas["leo"])
+    data = svc.PlacementIn(message_id=message.id, channel_id=channel.id, segments=["police"], timing=Timing.recurring,
+                           starts_local=datetime(2026, 2, 23, 9), rrule="FREQ=WEEKLY;BYDAY=MO")
+    early = svc.check_placement(session=session, campaign=campaign, data=data)
+    assert "before the campaign" in early.errors["starts_local"]
+    late = svc.check_placement(session=session, campaign=campaign, data=data.model_copy(
+        update={"starts_local": datetime(2026, 5, 4, 9)}))
+    assert "after the campaign ends" in late.errors["starts_local"]
+    # Ten Mondays from 13 April: three fall in the campaign, seven after it, and the check says so.
+    long = svc.check_placement(session=session, campaign=campaign, data=data.model_copy(
+        update={"starts_local": datetime(2026, 4, 13, 9), "rrule": "FREQ=WEEKLY;BYDAY=MO;COUNT=10"}))
+    assert not long.errors and len(long.occurrences) == 3
+    assert any(w.startswith("7 date(s) of this rule fall after the campaign ends") and "04 May 2026" in w
+               for w in long.warnings), long.warnings
+    # A rule without an end of its own simply runs until the campaign ends: nothing to warn about.
+    open_ended = svc.check_placement(session=session, campaign=campaign, data=data.model_copy(
+        update={"starts_local": datetime(2026, 4, 13, 9)}))
+    assert not open_ended.errors and not any("after the campaign ends" in w for w in open_ended.warnings)
 
 
 def test_radio_rotation_reach_and_activation(session, personas):

@@ -6,6 +6,7 @@ command against the PostgreSQL server when KONBIT_TEST_DATABASE_URL is set.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -14,6 +15,7 @@ import stat
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -22,7 +24,7 @@ from alembic import command
 from argon2 import PasswordHasher
 from sqlalchemy.engine import make_url
 
-from tests.factories import scratch_database
+from tests.factories import make_user, scratch_database
 from web.db import ROOT, alembic_config
 from web.demo import DEMO_USERS
 
@@ -193,6 +195,17 @@ def test_it_loads_the_demo_once(upgraded):
         conflicts = db.execute("SELECT uuid FROM submission_conflict WHERE NOT resolved").fetchall()
         stored = db.execute("SELECT count(*), count(DISTINCT uuid) FROM submission").fetchone()
     assert len(conflicts) == 2 and stored[0] == stored[1] == 2400
+    with sqlite3.connect(upgraded.data_dir / "konbit.db") as db:
+        # The national campaign, evaluated by the KAP survey's waves, with a comparison area.
+        linked = db.execute("SELECT count(*) FROM campaign WHERE survey_id IS NOT NULL AND baseline_wave_id IS NOT NULL"
+                            " AND endline_wave_id IS NOT NULL AND comparison_regions != '[]'").fetchone()[0]
+        kinds = dict(db.execute("SELECT kind, count(*) FROM campaign_channel GROUP BY kind").fetchall())
+        contacts = db.execute("SELECT count(*) FROM campaign_contact").fetchone()[0]
+        attended = db.execute("SELECT count(DISTINCT session_id) FROM campaign_training_attendance").fetchone()[0]
+        segments = {c for (c,) in db.execute("SELECT code FROM audience_segment")}
+    assert linked >= 1 and kinds.get("radio") == 3 and kinds.get("social", 0) >= 1 and kinds.get("sms", 0) >= 1
+    assert contacts >= 2000 and attended >= 2
+    assert {"judges", "prosecutors", "police", "social_workers", "general_public"} <= segments
 
     second = upgraded("demo")
     assert second.returncode == 0, second.stderr
@@ -263,3 +276,55 @@ def test_python_dash_m_has_every_command_of_the_console_script(module, tmp_path)
     worker = subprocess.run([sys.executable, "-m", module, "worker", "--help"], env=env, capture_output=True, text=True,
                             timeout=60, cwd=ROOT)
     assert worker.returncode == 0 and "--until-idle" in worker.stdout
+
+
+@sqlite_only
+def test_campaigns_import_contacts_list_and_plan(upgraded, tmp_path):
+    """``konbit campaigns import-contacts`` reports bad lines and stores nothing unless confirmed;
+    ``list`` and ``plan`` show the campaign and its sends in the campaign's time."""
+    from sqlmodel import Session, create_engine
+
+    from campaign.models import Placement
+    from tests.campaign.factories import approved_message, campaign_row, sms_channel
+    from web.accounts.models import Role
+
+    source = tmp_path / "kontak.csv"
+    source.write_text("non,telefon,lang,gwoup\nMarie,3712 3456,Kreyòl,police\nJean,12,fr,police\n"
+                      "Rose,+509 3712 3456,fr,nope\nPaul,4712 0000,fr,police\n", encoding="utf-8")
+    refused = upgraded("campaigns", "import-contacts", str(source), stdin="n\n")
+    assert refused.returncode == 1 and "Nothing was stored." in refused.stdout
+    assert "line 3: " in refused.stdout and "line 4: " in refused.stdout and "Unknown segment 'nope'" in refused.stdout
+    db = upgraded.data_dir / "konbit.db"
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM campaign_contact").fetchone() == (0,)
+    stored = upgraded("campaigns", "import-contacts", str(source), "--yes")
+    assert stored.returncode == 0, stored.stderr
+    assert "Stored: 2 added, 0 completed." in stored.stdout
+    with sqlite3.connect(db) as conn:
+        assert sorted(conn.execute("SELECT phone FROM campaign_contact")) == [("+50937123456",), ("+50947120000",)]
+        assert conn.execute("SELECT count(*) FROM audit_event WHERE action = 'contacts.import'").fetchone() == (1,)
+
+    engine = create_engine(upgraded.database_url)
+    author = make_user(engine, username="carla", role=Role.communications)
+    approver = make_user(engine, username="leo", role=Role.lead)
+    with Session(engine) as s:
+        message = approved_message(s, author=author, approver=approver, title="Trafik moun se yon krim")
+        campaign = campaign_row(s, name="Kanpay Ouest")
+        s.add(Placement(campaign_id=campaign.id, message_id=message.id, version_id=message.approved_version_id,
+                        channel_id=sms_channel(s).id, timing="recurring", starts_local=datetime(2026, 3, 2, 7, 30),
+                        rrule="FREQ=WEEKLY;BYDAY=MO,WE"))
+        s.commit()
+        campaign_id = campaign.id
+    engine.dispose()
+    listed = upgraded("campaigns", "list")
+    assert listed.returncode == 0 and f"{campaign_id}\tdraft\t2026-03-01 – 2026-04-30\t1 placement(s)\tKanpay Ouest" in listed.stdout
+    plan = upgraded("campaigns", "plan", str(campaign_id), "--days", "7")
+    assert plan.returncode == 0, plan.stderr
+    assert "Mon 2026-03-02 07:30\tSMS gateway\tfr, ht\tTrafik moun se yon krim" in plan.stdout
+    assert "2 item(s) from 2026-03-01 for 7 day(s), times in America/Port-au-Prince." in plan.stdout
+    as_json = upgraded("campaigns", "plan", str(campaign_id), "--start", "2026-03-09", "--days", "3", "--json")
+    lines = [json.loads(line) for line in as_json.stdout.splitlines()]
+    assert [x["local_at"] for x in lines] == ["2026-03-09T07:30:00", "2026-03-11T07:30:00"]
+    assert upgraded("campaigns", "plan", "999").returncode == 1
+    bad = upgraded("campaigns", "plan", str(campaign_id), "--start", "March")
+    assert bad.returncode == 2 and "--start: 'March' is not a date" in bad.stderr and "Traceback" not in bad.stderr

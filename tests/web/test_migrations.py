@@ -103,3 +103,29 @@ def test_it_finds_nothing_to_migrate_on_an_empty_database_only_when_told(cfg, fr
     with fresh_engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert {d[1].name for d in diff if d[0] == "add_table"} == set(metadata.tables)
+
+
+def test_the_migrations_seed_the_ten_default_segments(cfg, fresh_engine):
+    """Content targets and survey breakdowns rely on the default codes being rows from the start."""
+    from audiences.segments import DEFAULT_SEGMENTS
+
+    command.upgrade(cfg, "head")
+    with fresh_engine.connect() as conn:
+        rows = conn.execute(text("SELECT code, name, kind FROM audience_segment ORDER BY position, id")).all()
+    assert [(r.code, r.name) for r in rows] == [(s.code, s.name) for s in DEFAULT_SEGMENTS]
+    assert all(r.kind for r in rows)
+
+
+def test_lower_packages_never_import_campaign():
+    """Imports go one way: campaign may use content and surveys, never the reverse."""
+    import ast
+
+    offenders = []
+    for package in ("content", "surveys", "audiences"):
+        for path in (ROOT / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                    [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
+                offenders += [f"{path.relative_to(ROOT)}:{node.lineno} imports {n}" for n in names
+                              if n == "campaign" or n.startswith("campaign.")]
+    assert offenders == []

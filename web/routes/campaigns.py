@@ -60,6 +60,7 @@ routers = [router, api]
 
 PAGE_SIZE = 50
 IMPORT_STEP = 2000  # contacts stored per request of a confirmed import
+COUNTRY_HELP = "Country (ISO 3166 alpha-2) of numbers written without a country code; default: the current campaign's."
 LANGUAGES = [("ht", "Kreyòl ayisyen"), ("fr", "Français"), ("en", "English"), ("es", "Español")]
 WEEKDAYS = list(enumerate(campaign_rules.WEEKDAYS))
 
@@ -251,6 +252,25 @@ class ContactIn(BaseModel):
     attributes: dict[str, str] = Field(default_factory=dict)
     consent_at: datetime | None = None
     consent_method: str = Field(default="", max_length=80)
+
+
+class ContactUpdate(BaseModel):
+    """The whole of one contact as staff may set it (PUT): what is left out is cleared."""
+
+    model_config = {"extra": "forbid"}
+
+    name: str = Field(default="", max_length=120)
+    phone: str = Field(default="", max_length=40)
+    email: str = Field(default="", max_length=254)
+    language: str = Field(default="", max_length=35)
+    region: str = Field(default="", max_length=80)
+    segments: list[str] = Field(default_factory=list, max_length=50, description="Codes of list segments.")
+    attributes: dict[str, str] = Field(default_factory=dict, max_length=50)
+    consent: bool = Field(default=False, description="Consent given; false withdraws a recorded one.")
+    consent_method: str = Field(default="", max_length=80)
+    opted_out: list[ChannelKind] = Field(default_factory=list, max_length=5)
+    note: str = Field(default="", max_length=200, description="Why (kept in the audit trail).")
+    country: str | None = Field(default=None, min_length=2, max_length=2, description=COUNTRY_HELP)
 
 
 class ImportReportPublic(BaseModel):
@@ -979,6 +999,84 @@ def contacts_csv(request: Request, session: SessionDep, user: Annotated[User, Al
                     headers={"Content-Disposition": 'attachment; filename="konbit-contacts.csv"'})
 
 
+def _contact(session: Session, contact_id: int) -> Contact:
+    row = session.get(Contact, contact_id) if 0 < contact_id <= MAX_ID else None
+    if row is None:
+        raise HTTPException(404, "There is no such contact.")
+    return row
+
+
+def _contact_values(session: Session, c: Contact) -> dict[str, Any]:
+    return {"name": c.name, "phone": c.phone or "", "email": c.email or "", "language": c.language, "region": c.region,
+            "segments": contacts_svc.contact_segments(session=session, contact=c),
+            "attributes": "\n".join(f"{k}: {v}" for k, v in sorted((c.attributes or {}).items())),
+            "consent": c.consent_at is not None, "consent_method": c.consent_method,
+            "opted_out": sorted(k.value for k in contacts_svc.opted_out_kinds(session=session, contact=c)), "note": ""}
+
+
+def _parse_attributes(text: str) -> tuple[dict[str, str], str | None]:
+    """``profession: judge`` lines (or ``key=value``) as a dict; the first line that is neither, named."""
+    out: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        key, sep, value = line.partition(":") if ":" in line else line.partition("=")
+        if not sep or not key.strip():
+            return out, f"Line {number} ('{line.strip()[:40]}') is not 'name: value'."
+        out[key.strip()] = value.strip()
+    return out, None
+
+
+def _contact_page(request: Request, session: Session, user: User, c: Contact, values: dict[str, Any],
+                  errors: dict[str, str], status_code: int = 200) -> Response:
+    from ..accounts.service import record_audit  # noqa: PLC0415
+
+    history = session.exec(select(ContactOptOut).where(ContactOptOut.contact_id == c.id)).all()
+    if status_code == 200:  # reading one person's data is recorded, as exports are
+        record_audit(session=session, actor=user, action="contact.view", entity_type="campaign_contact",
+                     entity_id=c.id, summary=f"Opened contact {c.uid[:8]}", ip=client_ip(request))
+        session.commit()
+    return render(request, "campaigns/contact.html", {"contact": c, "values": values, "errors": errors, "outs": history,
+                                                      **_common(session)}, status_code=status_code)
+
+
+@router.get("/campaigns/contacts/{contact_id:int}")
+def contact_page(request: Request, contact_id: int, session: SessionDep,
+                 user: Annotated[User, Allow("campaign.contacts")]) -> Response:
+    c = _contact(session, contact_id)
+    return _contact_page(request, session, user, c, _contact_values(session, c), {})
+
+
+@router.post("/campaigns/contacts/{contact_id:int}")
+def contact_save(request: Request, contact_id: int, session: SessionDep, user: Annotated[User, Allow("campaign.contacts")],
+                 form: Annotated[FormData, Depends(_raw_form)]) -> Response:
+    c = _contact(session, contact_id)
+    values = {name: str(form.get(name, ""))[:2000] for name in ("name", "phone", "email", "language", "region",
+                                                                "attributes", "consent_method", "note")}
+    values["segments"] = [str(v)[:40] for v in form.getlist("segments")][:50]
+    values["opted_out"] = [str(v)[:20] for v in form.getlist("opted_out")][:10]
+    values["consent"] = form.get("consent") == "yes"
+    attributes, problem = _parse_attributes(values["attributes"])
+    errors = {"attributes": problem} if problem else {}
+    kinds = {k.value: k for k in ChannelKind}
+    if not errors:
+        try:
+            contacts_svc.update_contact(session=session, contact=c, actor=user, country=svc.default_country(session=session),
+                                        ip=client_ip(request), data=contacts_svc.ContactEdit(
+                                            name=values["name"], phone=values["phone"], email=values["email"],
+                                            language=values["language"], region=values["region"],
+                                            segments=tuple(values["segments"]), attributes=attributes,
+                                            consent=values["consent"], consent_method=values["consent_method"],
+                                            opted_out=frozenset(kinds[v] for v in values["opted_out"] if v in kinds),
+                                            note=values["note"]))
+            session.commit()
+            return flash(redirect(request, f"/campaigns/contacts/{c.id}"), "Contact saved.", request)
+        except contacts_svc.ContactError as err:
+            session.rollback()
+            errors = err.errors
+    return _contact_page(request, session, user, c, values, errors, status_code=422)
+
+
 def _imports_dir(request: Request) -> Path:
     path = Path(request.app.state.settings.data_dir) / "contact-imports"
     path.mkdir(parents=True, exist_ok=True)
@@ -1004,19 +1102,21 @@ def _pending(request: Request, token: str, user: User) -> tuple[Path, dict[str, 
 
 @router.get("/campaigns/contacts/import")
 def contacts_import_page(request: Request, session: SessionDep, user: Annotated[User, Allow("campaign.contacts")]) -> Response:
-    return render(request, "campaigns/import.html", {"report": None, "errors": {}, "token": None, **_common(session)})
+    return render(request, "campaigns/import.html", {"report": None, "errors": {}, "token": None,
+                                                     "country": svc.default_country(session=session), **_common(session)})
 
 
 @router.post("/campaigns/contacts/import")
 async def contacts_import_check(request: Request, session: SessionDep, user: Annotated[User, Allow("campaign.contacts")],
-                                file: Annotated[UploadFile, File()], country: Annotated[str, Form(max_length=2)] = "HT",
+                                file: Annotated[UploadFile, File()], country: Annotated[str, Form(max_length=2)] = "",
                                 default_segment: Annotated[str, Form(max_length=40)] = "") -> Response:
     raw = await file.read()
     errors: dict[str, str] = {}
     report = None
     token = None
     try:
-        report = contacts_svc.check_import(session=session, source=raw, filename=file.filename or "", country=country or "HT",
+        report = contacts_svc.check_import(session=session, source=raw, filename=file.filename or "",
+                                           country=country.strip().upper() or svc.default_country(session=session),
                                            default_segments=[default_segment] if default_segment else [], actor=user)
     except contacts_svc.ImportFileError as err:
         errors["file"] = " ".join(err.problems)
@@ -1026,7 +1126,8 @@ async def contacts_import_check(request: Request, session: SessionDep, user: Ann
         (_imports_dir(request) / f"{token}.json").write_text(json.dumps(
             {"user_id": user.id, "filename": file.filename, "rows": [asdict(r) for r in report.rows], "done": 0,
              "added": 0, "updated": 0}))
-    return render(request, "campaigns/import.html", {"report": report, "errors": errors, "token": token, **_common(session)},
+    return render(request, "campaigns/import.html", {"report": report, "errors": errors, "token": token,
+                                                     "country": country or svc.default_country(session=session), **_common(session)},
                   status_code=422 if errors else 200)
 
 
@@ -1174,10 +1275,39 @@ def api_contacts(session: SessionDep, user: Annotated[User, Allow("campaign.cont
     return [_contact_public(session, c, codes) for c in rows]
 
 
+@api.get("/contacts/{contact_id:int}", response_model=ContactPublic, summary="One contact (personal data: planning roles only)")
+def api_contact(request: Request, contact_id: int, session: SessionDep,
+                user: Annotated[User, Allow("campaign.contacts")]) -> ContactPublic:
+    codes = {s.id: s.code for s in list_segments(session=session, include_archived=True)}
+    return _contact_public(session, _contact(session, contact_id), codes)
+
+
+@api.put("/contacts/{contact_id:int}", response_model=ContactPublic,
+         summary="Change one contact: its fields, list segments, consent and opt-outs (the whole record)")
+def api_contact_update(request: Request, contact_id: int, session: SessionDep,
+                       user: Annotated[User, Allow("campaign.contacts")], data: ContactUpdate) -> ContactPublic:
+    c = _contact(session, contact_id)
+    try:
+        contacts_svc.update_contact(session=session, contact=c, actor=user, ip=client_ip(request),
+                                    country=(data.country or svc.default_country(session=session)).upper(),
+                                    data=contacts_svc.ContactEdit(
+                                        name=data.name, phone=data.phone, email=data.email, language=data.language,
+                                        region=data.region, segments=tuple(data.segments), attributes=data.attributes,
+                                        consent=data.consent, consent_method=data.consent_method,
+                                        opted_out=frozenset(data.opted_out), note=data.note))
+        session.commit()
+    except contacts_svc.ContactError as err:
+        session.rollback()
+        raise RequestValidationError([{"loc": ("body", name), "msg": text, "type": "value_error"}
+                                      for name, text in err.errors.items()]) from None
+    codes = {s.id: s.code for s in list_segments(session=session, include_archived=True)}
+    return _contact_public(session, c, codes)
+
+
 @api.post("/contacts", response_model=ImportReportPublic, summary="Add or complete contacts (matched by phone, then e-mail)")
 def api_contacts_add(session: SessionDep, user: Annotated[User, Allow("campaign.contacts")],
                      contacts: Annotated[list[ContactIn], Body(max_length=5000)],
-                     country: Annotated[str, Query(min_length=2, max_length=2)] = "HT",
+                     country: Annotated[str | None, Query(min_length=2, max_length=2, description=COUNTRY_HELP)] = None,
                      dry_run: bool = False) -> ImportReportPublic:
     import csv  # noqa: PLC0415
     import io  # noqa: PLC0415
@@ -1193,7 +1323,9 @@ def api_contacts_add(session: SessionDep, user: Annotated[User, Allow("campaign.
     return _api_import(session, user, buffer.getvalue().encode(), "api.csv", country, dry_run)
 
 
-def _api_import(session: Session, user: User, raw: bytes, filename: str, country: str, dry_run: bool) -> ImportReportPublic:
+def _api_import(session: Session, user: User, raw: bytes, filename: str, country: str | None,
+                dry_run: bool) -> ImportReportPublic:
+    country = (country or "").upper() or svc.default_country(session=session)
     try:
         report = contacts_svc.check_import(session=session, source=raw, filename=filename, country=country, actor=user)
     except contacts_svc.ImportFileError as err:
@@ -1214,7 +1346,8 @@ def _api_import(session: Session, user: User, raw: bytes, filename: str, country
 @api.post("/contacts/import", response_model=ImportReportPublic,
           summary="Import a CSV or XLSX of contacts: all rows or none (dry_run=true: the report only)")
 async def api_contacts_import(session: SessionDep, user: Annotated[User, Allow("campaign.contacts")],
-                              file: Annotated[UploadFile, File()], country: Annotated[str, Query(min_length=2, max_length=2)] = "HT",
+                              file: Annotated[UploadFile, File()],
+                              country: Annotated[str | None, Query(min_length=2, max_length=2, description=COUNTRY_HELP)] = None,
                               dry_run: bool = False) -> ImportReportPublic:
     return _api_import(session, user, await file.read(), file.filename or "", country, dry_run)
 
