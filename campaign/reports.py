@@ -97,7 +97,7 @@ def local_period(session: Session, column, tz: ZoneInfo, *, lo: datetime | None,
     if session.get_bind().dialect.name == "postgresql":
         # The zone as a literal, not a parameter: PostgreSQL matches GROUP BY to the SELECT by text.
         local = func.timezone(literal_column("'" + tz.key.replace("'", "") + "'"), column)
-        return cast(func.date_trunc("week", local) if week else local, Date)
+        return cast(func.date_trunc(literal_column("'week'"), local) if week else local, Date)
     shifts = _transitions(tz, _aware(lo or datetime.now(timezone.utc)), _aware(hi or lo or datetime.now(timezone.utc)))
     def modifier(seconds: int) -> str:
         return f"{seconds:+d} seconds"

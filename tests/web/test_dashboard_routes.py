@@ -23,7 +23,7 @@ def test_it_shows_delivery_beside_the_kap_shift_with_each_items_messages(client,
     assert r.status_code == 200
     html = r.text
     assert "Kanpay &lt;Nò&gt; 2026" in html and "<Nò>" not in html
-    for chart in ("delivery_over_time", "segment_delivery", "calendar", "kap_shift", "item_dumbbell", "forest"):
+    for chart in ("delivery_over_time", "segment_over_time", "segment_delivery", "calendar", "kap_shift", "item_dumbbell", "forest"):
         assert f'id="chart-{chart}"' in html, chart
     assert "<strong>38</strong> messages reached <strong>38</strong> contacts" in html
     row = re.search(r'<tr><td>Is there a law against trafficking[^<]*<span class="muted">\(knowledge\)</span>.*?</tr>', html,
@@ -61,6 +61,14 @@ def test_the_api_gives_the_dashboard_data_and_on_request_its_charts(client, worl
     assert k_law["messages"] == [{"id": world.message_id, "title": "The law <2014> punishes trafficking", "sent": 38,
                                   "in_campaign": True}]
     assert "charts" not in body
+    # Messages and distinct contacts reached per local week (SQL GROUP BY week): overall, per channel, per segment.
+    delivery = body["delivery"]
+    assert delivery["by_week"] == [{"week": "2026-03-02", "reached": 30, "unique_contacts": 30},
+                                   {"week": "2026-03-09", "reached": 8, "unique_contacts": 8}]
+    assert delivery["channels"][0]["by_week"] == delivery["by_week"]
+    assert {s["code"]: s["by_week"] for s in delivery["segments"]} == {
+        "general_public": [{"week": "2026-03-02", "reached": 30, "unique_contacts": 30}],
+        "police": [{"week": "2026-03-09", "reached": 8, "unique_contacts": 8}]}
     charted = client.get(f"/api/v1/campaigns/{world.campaign_id}/dashboard?charts=true", headers=headers).json()
     assert charted["charts"]["kap_shift"]["figure"]["data"][0]["type"] == "bar"
 

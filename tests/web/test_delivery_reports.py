@@ -197,3 +197,20 @@ def test_contacts_reached_and_messages_per_contact_are_counted_per_placement_cha
     assert page.status_code == 200 and "Messages per contact" in page.text
     assert "Judges SMS</a></th><td>2</td><td>3.00</td>" in page.text
     assert "<th scope=\"row\">Sun 01 Mar 2026</th><td>2</td><td>1.00</td>" in page.text
+
+
+def test_local_weeks_start_on_the_campaigns_monday_on_either_side_of_the_change_to_summer_time(engine, personas):
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy import func
+
+    from campaign.reports import local_period
+
+    _reach_outbox(engine, personas)
+    tz = ZoneInfo("America/Port-au-Prince")
+    with Session(engine) as s:
+        lo, hi = s.exec(select(func.min(Delivery.due_at), func.max(Delivery.due_at))).one()
+        week = local_period(s, Delivery.due_at, tz, lo=lo, hi=hi, week=True).label("week")
+        rows = s.exec(select(week, func.count()).group_by(week).order_by(week)).all()
+    # Sun 1 Mar 23:30 local belongs to the week of Mon 23 Feb; Mon 9 Mar 00:30 (summer time) opens a week.
+    assert [(str(w)[:10], n) for w, n in rows] == [("2026-02-23", 2), ("2026-03-02", 2), ("2026-03-09", 4)]
