@@ -24,7 +24,7 @@ from web.accounts.service import record_audit
 from . import rules
 from .models import (
     Campaign, ChannelConfig, ChannelKind, Contact, Delivery, DeliveryStatus, Occurrence, OccurrenceStatus, Placement,
-    TrainingAttendance, TrainingSession,
+    PlacementSegment, TrainingAttendance, TrainingSession,
 )
 
 __all__ = ["DeliveryFilter", "DeliveryReport", "RadioLine", "Reach", "TrainingLine", "delivery_report", "failures",
@@ -43,7 +43,7 @@ class DeliveryFilter:
     campaign_id: int | None = None
     placement_id: int | None = None
     channel_id: int | None = None
-    segment_id: int | None = None
+    segment_id: int | None = None  # deliveries to the segment; airings and trainings of placements aimed at it
     status: DeliveryStatus | None = None
     since: date | None = None
     until: date | None = None  # inclusive
@@ -260,6 +260,11 @@ def delivery_report(*, session: Session, filters: DeliveryFilter, now: datetime 
     return out
 
 
+def _targets(segment_id: int):
+    """Placements aimed at the segment (among others, perhaps): airings and sessions have no recipient's segment."""
+    return col(Placement.id).in_(select(PlacementSegment.placement_id).where(PlacementSegment.segment_id == segment_id))
+
+
 def _radio(session: Session, campaign: Campaign, filters: DeliveryFilter, now: datetime) -> list[RadioLine]:
     query = (select(Placement.channel_id, Occurrence.status, func.count())
              .join(Placement, Placement.id == Occurrence.placement_id)
@@ -269,6 +274,8 @@ def _radio(session: Session, campaign: Campaign, filters: DeliveryFilter, now: d
         query = query.where(Placement.id == filters.placement_id)
     if filters.channel_id is not None:
         query = query.where(ChannelConfig.id == filters.channel_id)
+    if filters.segment_id is not None:
+        query = query.where(_targets(filters.segment_id))
     tz = ZoneInfo(campaign.timezone)
     if filters.since is not None:
         query = query.where(col(Occurrence.due_at) >= _utc(filters.since, tz))
@@ -304,6 +311,8 @@ def _trainings(session: Session, campaign: Campaign, filters: DeliveryFilter) ->
         query = query.where(Placement.id == filters.placement_id)
     if filters.channel_id is not None:
         query = query.where(Placement.channel_id == filters.channel_id)
+    if filters.segment_id is not None:
+        query = query.where(_targets(filters.segment_id))
     lines: dict[int, dict] = {}
     for ts, name, attended, n in session.exec(query.group_by(TrainingSession.id, Placement.name, TrainingAttendance.attended)):
         line = lines.setdefault(ts.id, {"session": ts, "name": name, "invited": 0, True: 0, False: 0, None: 0})

@@ -93,6 +93,9 @@ def test_the_report_counts_what_went_out_and_hides_contacts_from_leads(client, e
     bad = client.get(f"/campaigns/{cid}/deliveries?since=03/02/2026")
     assert bad.status_code == 422 and "since" in bad.text
     assert client.get("/api/v1/deliveries/summary", params={"campaign_id": cid, "segment": "nobody"}).status_code == 404
+    # The spots and the course are aimed at no segment: a segment filter leaves them out with the other deliveries.
+    judges = client.get("/api/v1/deliveries/summary", params={"campaign_id": cid, "segment": ids["seg"]}).json()
+    assert judges["total"] == 10 and judges["radio"] == [] and judges["trainings"] == []
 
 
 def test_planners_see_contacts_in_the_log_as_text_and_retry_failures(client, engine, personas):

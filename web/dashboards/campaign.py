@@ -137,7 +137,19 @@ def _delivery(session: Session, campaign: Campaign, segment_id: int | None) -> d
                        "venue": t.session.venue, "invited": t.invited, "attended": t.attended, "absent": t.absent,
                        "unrecorded": t.unrecorded, "rate": t.rate} for t in report.trainings],
         "reasons": [{"status": s, "reason": r, "count": n} for s, r, n in report.reasons],
+        "notes": _segment_notes(report) if segment_id is not None else [],
     }
+
+
+def _segment_notes(report) -> list[str]:
+    """What a segment filter cannot split: airings and sessions reach an audience, not one segment's contacts."""
+    notes = []
+    if report.radio:
+        notes.append("Radio airings are those of the placements aimed at this segment, counted in full: a station's "
+                     "estimated listeners cannot be split by segment, so they include everyone who hears the station.")
+    if report.trainings:
+        notes.append("Trainings are the sessions of placements aimed at this segment, with all their participants.")
+    return notes
 
 
 def _messages_by_item(session: Session, campaign: Campaign, segment_id: int | None) -> dict[str, list[dict[str, Any]]]:
