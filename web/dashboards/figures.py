@@ -21,19 +21,14 @@ from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 from typing import Any
 
+from web.palette import DOMAIN_COLOURS, FONT, PALETTE, SERIES, WAVE_COLOURS
+
 __all__ = [
     "PALETTE", "for_page", "calendar_chart", "dashboard_charts", "dose_chart", "forest_chart", "item_dumbbell_chart",
     "kap_breakdown_chart", "kap_shift_chart", "knowledge_levels_chart", "radio_chart", "segment_delivery_chart", "training_chart",
     "delivery_over_time_chart", "segment_over_time_chart",
 ]
 
-#: Okabe & Ito (2008), "Color Universal Design".
-PALETTE = {"orange": "#E69F00", "sky": "#56B4E9", "green": "#009E73", "yellow": "#F0E442", "blue": "#0072B2",
-           "vermillion": "#D55E00", "purple": "#CC79A7", "grey": "#999999", "black": "#000000"}
-SERIES = [PALETTE[c] for c in ("blue", "orange", "green", "vermillion", "purple", "sky", "yellow", "black")]
-DOMAIN_COLOURS = {"knowledge": PALETTE["blue"], "attitude": PALETTE["vermillion"], "practice": PALETTE["green"]}
-WAVE_COLOURS = (PALETTE["grey"], PALETTE["blue"])
-FONT = {"family": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", "size": 13}
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
