@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, distinct, func, or_
+from sqlalchemy import Date, and_, case, cast, distinct, func, literal_column, or_
 from sqlmodel import Session, col, select
 
 from audiences.models import AudienceSegment
@@ -24,11 +24,11 @@ from web.accounts.service import record_audit
 from . import rules
 from .models import (
     Campaign, ChannelConfig, ChannelKind, Contact, Delivery, DeliveryStatus, Occurrence, OccurrenceStatus, Placement,
-    TrainingAttendance, TrainingSession,
+    PlacementSegment, TrainingAttendance, TrainingSession,
 )
 
-__all__ = ["DeliveryFilter", "DeliveryReport", "RadioLine", "TrainingLine", "delivery_report", "failures",
-           "log_rows", "retry"]
+__all__ = ["DeliveryFilter", "DeliveryReport", "RadioLine", "Reach", "TrainingLine", "delivery_report", "failures",
+           "local_period", "log_rows", "reach_by", "retry"]
 
 REACHED = (DeliveryStatus.sent, DeliveryStatus.delivered)
 IN_FLIGHT = (DeliveryStatus.queued, DeliveryStatus.sending)
@@ -43,7 +43,7 @@ class DeliveryFilter:
     campaign_id: int | None = None
     placement_id: int | None = None
     channel_id: int | None = None
-    segment_id: int | None = None
+    segment_id: int | None = None  # deliveries to the segment; airings and trainings of placements aimed at it
     status: DeliveryStatus | None = None
     since: date | None = None
     until: date | None = None  # inclusive
@@ -66,9 +66,73 @@ def _utc(day: date, tz: ZoneInfo) -> datetime:
     return rules.local_to_utc(datetime.combine(day, time(0, 0)), tz)
 
 
-def _local_day(moment: datetime, tz: ZoneInfo) -> date:
-    aware = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-    return aware.astimezone(tz).date()
+def _transitions(tz: ZoneInfo, lo: datetime, hi: datetime) -> list[tuple[datetime, int]]:
+    """The zone's UTC offsets (seconds) between ``lo`` and ``hi``: [(from this UTC moment on, offset)], first from ``lo``."""
+    def offset(moment: datetime) -> int:
+        return int(moment.astimezone(tz).utcoffset().total_seconds())
+
+    out = [(lo, offset(lo))]
+    step = lo
+    while step < hi:
+        nxt = min(step + timedelta(days=1), hi)
+        if offset(nxt) != out[-1][1]:
+            a, b = step, nxt  # the change lies in (a, b]: halve to the second
+            while b - a > timedelta(seconds=1):
+                mid = a + (b - a) / 2
+                a, b = (mid, b) if offset(mid) == out[-1][1] else (a, mid)
+            out.append((b.replace(microsecond=0), offset(nxt)))
+        step = nxt
+    return out
+
+
+def local_period(session: Session, column, tz: ZoneInfo, *, lo: datetime | None, hi: datetime | None,
+                 week: bool = False):
+    """SQL for the local day (or the Monday of the local week) of the UTC times in ``column``, in ``tz``.
+
+    PostgreSQL converts with the zone itself. SQLite knows no zones: the offsets in force between
+    ``lo`` and ``hi`` (the earliest and latest times to group) become a CASE, so days across a
+    daylight-saving change still split at local midnight. The value is a date (PostgreSQL) or
+    ``YYYY-MM-DD`` text (SQLite); :func:`_as_date` reads either.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        # The zone as a literal, not a parameter: PostgreSQL matches GROUP BY to the SELECT by text.
+        local = func.timezone(literal_column("'" + tz.key.replace("'", "") + "'"), column)
+        return cast(func.date_trunc(literal_column("'week'"), local) if week else local, Date)
+    shifts = _transitions(tz, _aware(lo or datetime.now(timezone.utc)), _aware(hi or lo or datetime.now(timezone.utc)))
+    def modifier(seconds: int) -> str:
+        return f"{seconds:+d} seconds"
+
+    shift = (modifier(shifts[0][1]) if len(shifts) == 1 else
+             case(*[(column < start, modifier(before)) for (start, _), (_, before) in zip(shifts[1:], shifts)],
+                  else_=modifier(shifts[-1][1])))
+    return func.date(column, shift, "weekday 0", "-6 days") if week else func.date(column, shift)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _as_date(value) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+
+
+@dataclass(frozen=True)
+class Reach:
+    """Distinct contacts reached (a message sent or delivered) and the messages that reached them."""
+
+    contacts: int = 0
+    messages: int = 0
+
+    @property
+    def per_contact(self) -> float:
+        return self.messages / self.contacts if self.contacts else 0.0
+
+
+def reach_by(session: Session, key, where: Sequence) -> dict:
+    """``key`` value -> :class:`Reach` of the reached deliveries ``where`` selects: one grouped query."""
+    rows = session.exec(select(key, func.count(distinct(Delivery.contact_id)), func.count(Delivery.contact_id))
+                        .where(*where, col(Delivery.status).in_(REACHED)).group_by(key))
+    return {k: Reach(contacts, messages) for k, contacts, messages in rows}
 
 
 @dataclass(frozen=True)
@@ -109,6 +173,12 @@ class DeliveryReport:
     by_channel: list[tuple[ChannelConfig, dict[str, int]]] = field(default_factory=list)
     by_segment: list[tuple[str, str, dict[str, int], int]] = field(default_factory=list)  # code, name, counts, unique
     by_placement: list[tuple[Placement, dict[str, int]]] = field(default_factory=list)
+    # Distinct contacts reached and their messages, per group (keys: channel id, segment code or ""
+    # for none, placement id, local day); a group without a contact reached (airings, posts) is absent.
+    reach_by_channel: dict[int, Reach] = field(default_factory=dict)
+    reach_by_segment: dict[str, Reach] = field(default_factory=dict)
+    reach_by_placement: dict[int, Reach] = field(default_factory=dict)
+    reach_by_day: dict[date, Reach] = field(default_factory=dict)
     reasons: list[tuple[str, str, int]] = field(default_factory=list)  # status, reason, rows
     radio: list[RadioLine] = field(default_factory=list)
     trainings: list[TrainingLine] = field(default_factory=list)
@@ -151,25 +221,31 @@ def delivery_report(*, session: Session, filters: DeliveryFilter, now: datetime 
                                        .where(*reached, col(Delivery.contact_id).is_not(None))).one()
     out.reached_messages = session.exec(select(func.count()).select_from(Delivery)
                                         .where(*reached, col(Delivery.contact_id).is_not(None))).one()
+    lo, hi = session.exec(select(func.min(Delivery.due_at), func.max(Delivery.due_at)).where(*where)).one()
+    day = local_period(session, Delivery.due_at, tz, lo=lo, hi=hi).label("day")
     days: dict[date, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for due, status, n in session.exec(select(Delivery.due_at, Delivery.status, func.count()).where(*where)
-                                       .group_by(Delivery.due_at, Delivery.status)):
-        days[_local_day(due, tz)][status.value] += n
+    for local, status, n in session.exec(select(day, Delivery.status, func.count()).where(*where).group_by(day, Delivery.status)):
+        days[_as_date(local)][status.value] += n
     out.by_day = [(d, dict(days[d])) for d in sorted(days)]
+    with_contact = [*where, col(Delivery.contact_id).is_not(None)]
+    out.reach_by_day = {_as_date(k): v for k, v in reach_by(session, day, with_contact).items()}
+    out.reach_by_channel = reach_by(session, Delivery.channel_id, with_contact)
+    segment_reach = reach_by(session, Delivery.segment_id, with_contact)
+    out.reach_by_placement = reach_by(session, Delivery.placement_id, with_contact)
     channel_counts = _counts(session.exec(select(Delivery.channel_id, Delivery.status, func.count()).where(*where)
                                           .group_by(Delivery.channel_id, Delivery.status)))
     channels = {c.id: c for c in session.exec(select(ChannelConfig).where(col(ChannelConfig.id).in_(list(channel_counts) or [0])))}
     out.by_channel = [(channels[cid], counts) for cid, counts in sorted(channel_counts.items()) if cid in channels]
     segment_counts = _counts(session.exec(select(Delivery.segment_id, Delivery.status, func.count()).where(*where)
                                           .group_by(Delivery.segment_id, Delivery.status)))
-    uniques = dict(session.exec(select(Delivery.segment_id, func.count(distinct(Delivery.contact_id)))
-                                .where(*reached).group_by(Delivery.segment_id)).all())
     segments = {s.id: s for s in session.exec(select(AudienceSegment).where(
         col(AudienceSegment.id).in_([k for k in segment_counts if k is not None] or [0])))}
     for sid, counts in sorted(segment_counts.items(), key=lambda kv: (kv[0] is None, kv[0] or 0)):
         seg = segments.get(sid)
-        out.by_segment.append((seg.code if seg else "", seg.name if seg else "No segment (airings, posts)", counts,
-                               uniques.get(sid, 0)))
+        code, reach = seg.code if seg else "", segment_reach.get(sid, Reach())
+        out.by_segment.append((code, seg.name if seg else "No segment (airings, posts)", counts, reach.contacts))
+        if reach.contacts:
+            out.reach_by_segment[code] = reach
     placement_counts = _counts(session.exec(select(Delivery.placement_id, Delivery.status, func.count()).where(*where)
                                             .group_by(Delivery.placement_id, Delivery.status)))
     placements = {p.id: p for p in session.exec(select(Placement).where(col(Placement.id).in_(list(placement_counts) or [0])))}
@@ -184,6 +260,11 @@ def delivery_report(*, session: Session, filters: DeliveryFilter, now: datetime 
     return out
 
 
+def _targets(segment_id: int):
+    """Placements aimed at the segment (among others, perhaps): airings and sessions have no recipient's segment."""
+    return col(Placement.id).in_(select(PlacementSegment.placement_id).where(PlacementSegment.segment_id == segment_id))
+
+
 def _radio(session: Session, campaign: Campaign, filters: DeliveryFilter, now: datetime) -> list[RadioLine]:
     query = (select(Placement.channel_id, Occurrence.status, func.count())
              .join(Placement, Placement.id == Occurrence.placement_id)
@@ -193,6 +274,8 @@ def _radio(session: Session, campaign: Campaign, filters: DeliveryFilter, now: d
         query = query.where(Placement.id == filters.placement_id)
     if filters.channel_id is not None:
         query = query.where(ChannelConfig.id == filters.channel_id)
+    if filters.segment_id is not None:
+        query = query.where(_targets(filters.segment_id))
     tz = ZoneInfo(campaign.timezone)
     if filters.since is not None:
         query = query.where(col(Occurrence.due_at) >= _utc(filters.since, tz))
@@ -228,6 +311,8 @@ def _trainings(session: Session, campaign: Campaign, filters: DeliveryFilter) ->
         query = query.where(Placement.id == filters.placement_id)
     if filters.channel_id is not None:
         query = query.where(Placement.channel_id == filters.channel_id)
+    if filters.segment_id is not None:
+        query = query.where(_targets(filters.segment_id))
     lines: dict[int, dict] = {}
     for ts, name, attended, n in session.exec(query.group_by(TrainingSession.id, Placement.name, TrainingAttendance.attended)):
         line = lines.setdefault(ts.id, {"session": ts, "name": name, "invited": 0, True: 0, False: 0, None: 0})

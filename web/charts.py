@@ -9,7 +9,9 @@ plotly.js that the app itself serves (:data:`PLOTLY_JS`), so no script is inline
 nothing comes from a CDN.
 
 Every estimate is drawn with its 95% confidence interval, as the tables beside the charts
-give it: a chart without its uncertainty would claim more than the data shows.
+give it: a chart without its uncertainty would claim more than the data shows. Titles state
+what the chart finds ("Knowledge rose from 30 to 40 (significant)"); the colours are the
+Okabe-Ito palette of :mod:`web.palette`, which the campaign dashboard draws with as well.
 """
 
 from __future__ import annotations
@@ -24,14 +26,14 @@ from typing import Any
 
 from audiences.segments import segment_label
 
+from .palette import DOMAIN_COLOURS, FONT, PALETTE, WAVE_COLOURS
+
 __all__ = [
     "PLOTLY_JS", "PLOTLY_TRACES", "plotly_js_text", "did_figure", "domain_figure", "exposure_figure", "group_figure", "plotly_css",
     "plotly_version", "report_figures",
 ]
 
-WAVE_COLOURS = ("#9aa5b1", "#1f6f8b")  # baseline grey, endline blue
-DOMAIN_COLOURS = {"knowledge": "#1f6f8b", "attitude": "#c8553d", "practice": "#2a9d5c"}
-FONT = {"family": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", "size": 13}
+ALPHA = 0.05  # a change is called significant when its adjusted p-value is below this
 
 
 #: The plotly.js bundle the app serves: the partial "basic" bundle (bar, scatter, pie; MIT),
@@ -117,6 +119,34 @@ def _error(estimates: Sequence[float], lows: Sequence[float], highs: Sequence[fl
             "arrayminus": [e - lo for e, lo in zip(estimates, lows)], "thickness": 1.5, "width": 6}
 
 
+def _significant(entry: Mapping[str, Any], key: str = "p_adjusted") -> bool:
+    p = entry.get(key)
+    return bool(entry.get("ok")) and p is not None and p < ALPHA
+
+
+def _p(p: float | None) -> str:
+    return "" if p is None else "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def _short_name(entry: Mapping[str, Any]) -> str:
+    """"Knowledge score" -> "knowledge": the word a title uses."""
+    name = str(entry.get("label") or entry.get("code") or "")
+    return name.removesuffix(" score").lower()
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _shift(entry: Mapping[str, Any]) -> str:
+    """"knowledge rose from 30 to 40 (significant)", in the entry's unit."""
+    scale, unit = _scale(entry), "%" if entry.get("measure") == "proportion" else ""
+    b, e = entry["baseline"]["estimate"] * scale, entry["endline"]["estimate"] * scale
+    verb = "rose" if round(e) > round(b) else "fell" if round(e) < round(b) else "stayed"
+    moved = f"from {b:.0f}{unit} to {e:.0f}{unit}" if verb != "stayed" else f"at {e:.0f}{unit}"
+    return f"{_short_name(entry)} {verb} {moved} ({'significant' if _significant(entry) else 'not significant'})"
+
+
 def domain_figure(report: Mapping[str, Any]) -> dict[str, Any] | None:
     """Each domain score at baseline and endline, with 95% CIs (grouped bars)."""
     domains = [d for d in report.get("domains", []) if d.get("ok")]
@@ -131,8 +161,10 @@ def domain_figure(report: Mapping[str, Any]) -> dict[str, Any] | None:
                                                           [d[wave]["ci_high"] for d in domains]),
             "hovertemplate": "%{x}: %{y:.1f}<extra>" + _text(report[wave]) + "</extra>",
         })
-    return _figure(data, {"title": {"text": "Domain scores (0-100) with 95% CI"}, "barmode": "group",
-                          "yaxis": {"range": [0, 100], "title": {"text": "score"}}})
+    title = _capital("; ".join(_shift(d) for d in domains))
+    return _figure(data, {"title": {"text": _text(title)}, "barmode": "group",
+                          "xaxis": {"title": {"text": f"domain (significant: adjusted p < {ALPHA})"}},
+                          "yaxis": {"range": [0, 100], "title": {"text": "score (0-100, 95% CI)"}}})
 
 
 def group_figure(report: Mapping[str, Any], segment_names: Mapping[str, str] | None = None) -> dict[str, Any] | None:
@@ -144,11 +176,15 @@ def group_figure(report: Mapping[str, Any], segment_names: Mapping[str, str] | N
     names = segment_names or {}
     name = (lambda v: _text(segment_label(v, names))) if by == "segment" else _text
     data = []
+    best: tuple[float, str, Mapping[str, Any]] | None = None  # the largest change of the first domain drawn
     for code, colour in DOMAIN_COLOURS.items():
         rows = [(name(g["value"]), d) for g in groups for d in g["domains"] if d["code"] == code and d.get("ok")]
         if not rows:
             continue
         est = [d["difference"] for _, d in rows]
+        if not data:
+            label, entry = max(zip([g for g, _ in rows], [d for _, d in rows]), key=lambda pair: pair[1]["difference"])
+            best = (entry["difference"], label, entry)
         data.append({
             "type": "scatter", "mode": "markers", "name": _text(rows[0][1].get("label") or code), "y": [v for v, _ in rows],
             "x": est, "marker": {"color": colour, "size": 9},
@@ -157,10 +193,18 @@ def group_figure(report: Mapping[str, Any], segment_names: Mapping[str, str] | N
         })
     if not data:
         return None
+    words = by.replace("_", " ")
+    diff, group, entry = best
+    sig = "significant" if _significant(entry) else "not significant"
+    # ``group`` is escaped already (it is a tick label); the rest of the title is escaped here.
+    title = (_text(f"By {words}: {_short_name(entry)} {'rose most' if diff > 0 else 'fell least'} among ") + group
+             + _text(f" ({diff:+.1f} points, {sig})"))
     return _figure(data, {
-        "title": {"text": _text(f"Change from {report['baseline']} to {report['endline']} by {by.replace('_', ' ')} (95% CI)")},
-        "xaxis": {"title": {"text": "change in score (points)"}, "zeroline": True, "zerolinewidth": 2},
-        "yaxis": {"automargin": True, "autorange": "reversed"}, "height": max(300, 60 + 34 * len(groups))})
+        "title": {"text": title},
+        "xaxis": {"title": {"text": _text(f"change from {report['baseline']} to {report['endline']} "
+                                          "(points, 95% CI)")}, "zeroline": True, "zerolinewidth": 2},
+        "yaxis": {"automargin": True, "autorange": "reversed", "title": {"text": _text(words)}},
+        "height": max(300, 60 + 34 * len(groups))})
 
 
 def did_figure(report: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -172,12 +216,19 @@ def did_figure(report: Mapping[str, Any]) -> dict[str, Any] | None:
     labels = {d["code"]: _text(d.get("label") or d["code"]) for d in report.get("domains", [])}
     est = [d["estimate"] for d in rows]
     data = [{"type": "scatter", "mode": "markers", "name": "DiD", "y": [labels.get(d["code"], _text(d["code"])) for d in rows],
-             "x": est, "marker": {"color": [DOMAIN_COLOURS.get(d["code"], "#444") for d in rows], "size": 10},
+             "x": est, "marker": {"color": [DOMAIN_COLOURS.get(d["code"], PALETTE["black"]) for d in rows], "size": 10},
              "error_x": _error(est, [d["ci_low"] for d in rows], [d["ci_high"] for d in rows]),
              "hovertemplate": "%{y}: %{x:+.1f} points<extra></extra>", "showlegend": False}]
-    return _figure(data, {"title": {"text": "Intervention minus comparison area: difference in differences (95% CI)"},
-                          "xaxis": {"title": {"text": "points"}, "zeroline": True, "zerolinewidth": 2},
-                          "yaxis": {"automargin": True, "autorange": "reversed"}, "height": 260})
+    first = rows[0]
+    name = _short_name({"label": labels.get(first["code"], first["code"])})
+    sig = "significant" if _significant(first, "p_value") else "not significant"
+    title = (f"{_capital(name)} gained {abs(first['estimate']):.1f} points {'more' if first['estimate'] > 0 else 'less'} "
+             f"in the intervention area than in the comparison area ({', '.join(filter(None, (sig, _p(first.get('p_value')))))})")
+    return _figure(data, {"title": {"text": title},  # the labels in it are escaped already
+                          "xaxis": {"title": {"text": "intervention minus comparison: difference in differences "
+                                                      "(points, 95% CI)"}, "zeroline": True, "zerolinewidth": 2},
+                          "yaxis": {"automargin": True, "autorange": "reversed", "title": {"text": "domain"}},
+                          "height": 260})
 
 
 def exposure_figure(report: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -187,7 +238,8 @@ def exposure_figure(report: Mapping[str, Any]) -> dict[str, Any] | None:
     if not rows:
         return None
     labels = {d["code"]: _text(d.get("label") or d["code"]) for d in report.get("domains", [])}
-    data = []
+    data: list[dict[str, Any]] = []
+    trends: list[tuple[str, float, float | None]] = []
     for row in rows:
         doses = [b for b in row["by_dose"] if b.get("estimate") is not None]
         if not doses:
@@ -196,16 +248,25 @@ def exposure_figure(report: Mapping[str, Any]) -> dict[str, Any] | None:
         est = [b["estimate"] * scale for b in doses]
         data.append({
             "type": "scatter", "mode": "lines+markers", "name": labels.get(row["code"], _text(row["code"])),
-            "x": [b["dose"] for b in doses], "y": est, "line": {"color": DOMAIN_COLOURS.get(row["code"], "#444")},
+            "x": [b["dose"] for b in doses], "y": est, "line": {"color": DOMAIN_COLOURS.get(row["code"], PALETTE["black"])},
             "error_y": _error(est, [b["ci_low"] * scale for b in doses], [b["ci_high"] * scale for b in doses]),
             "hovertemplate": "%{x} channels: %{y:.1f}<extra>%{fullData.name}</extra>",
         })
+        trend = row.get("trend") or {}
+        if trend.get("ok") and trend.get("slope") is not None and not trends:
+            trends.append((labels.get(row["code"], _text(row["code"])), trend["slope"] * scale, trend.get("p_value")))
     if not data:
         return None
-    return _figure(data, {"title": {"text": _text(f"{report['endline']} scores by campaign channels seen (95% CI)")},
+    if trends:
+        name, slope, p = trends[0]
+        title = (_text(f"Scores at {report['endline']} {'rise' if slope > 0 else 'fall'} with each campaign channel seen: ")
+                 + _short_name({"label": name}) + _text(f" {slope:+.1f} points per channel (trend {_p(p)})"))
+    else:
+        title = _text(f"{report['endline']} scores by campaign channels seen (95% CI)")
+    return _figure(data, {"title": {"text": title},
                           "xaxis": {"title": {"text": _text("channels seen (" + ", ".join(exposure.get("channels", [])) + ")")},
                                     "type": "category"},
-                          "yaxis": {"range": [0, 100], "title": {"text": "score"}}})
+                          "yaxis": {"range": [0, 100], "title": {"text": "endline score (0-100, 95% CI)"}}})
 
 
 def knowledge_figure(report: Mapping[str, Any], segment_names: Mapping[str, str] | None = None) -> dict[str, Any] | None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session
 
+from audiences.segments import segment_label
 from surveys.analysis_service import get_report
 from tests.factories import login
 from tests.surveys.factories import make_demo_survey
@@ -17,6 +18,7 @@ from web.assets import static_url
 from web.charts import (
     PLOTLY_JS, PLOTLY_TRACES, domain_figure, exposure_figure, group_figure, knowledge_figure, plotly_css, report_figures,
 )
+from web.palette import DOMAIN_COLOURS, PALETTE, WAVE_COLOURS
 from web.render import templates
 
 
@@ -50,7 +52,40 @@ def test_the_domain_chart_draws_each_wave_with_its_confidence_intervals(report):
             assert trace["y"][i] == pytest.approx(entry["estimate"])
             assert trace["y"][i] - trace["error_y"]["arrayminus"][i] == pytest.approx(entry["ci_low"])
             assert trace["y"][i] + trace["error_y"]["array"][i] == pytest.approx(entry["ci_high"])
-    assert "95% CI" in fig["layout"]["title"]["text"]
+    assert "95% CI" in fig["layout"]["yaxis"]["title"]["text"]
+    # The title says what changed, in the domain's words, and whether it is significant after correction.
+    knowledge = report["domains"][0]
+    verdict = "significant" if knowledge["p_adjusted"] < 0.05 else "not significant"
+    assert fig["layout"]["title"]["text"].startswith(
+        f"Knowledge rose from {knowledge['baseline']['estimate']:.0f} to {knowledge['endline']['estimate']:.0f} ({verdict}); "
+        "attitude ")
+    assert [t["marker"]["color"] for t in fig["data"]] == list(WAVE_COLOURS)
+
+
+def test_the_charts_draw_with_the_dashboards_colour_blind_safe_palette_and_titles_that_state_the_finding(report):
+    figures = report_figures(report)
+    flat: set[str] = set()
+    for fig in figures.values():
+        for trace in fig["data"]:
+            for colour in (trace.get("marker", {}).get("color"), trace.get("line", {}).get("color")):
+                flat |= set(colour) if isinstance(colour, list) else {colour} if colour else set()
+    assert flat and flat <= set(PALETTE.values()), flat - set(PALETTE.values())  # no #c8553d red, #2a9d5c green
+    assert DOMAIN_COLOURS == {"knowledge": PALETTE["blue"], "attitude": PALETTE["vermillion"], "practice": PALETTE["green"]}
+    groups = figures["groups"]
+    assert [t["marker"]["color"] for t in groups["data"]] == list(DOMAIN_COLOURS.values())
+    best = max((g for g in report["groups"] if g["domains"][0]["ok"]), key=lambda g: g["domains"][0]["difference"])
+    assert groups["layout"]["title"]["text"].startswith(
+        f"By segment: knowledge rose most among {segment_label(best['value'], {})} (")
+    assert f"({best['domains'][0]['difference']:+.1f} points, " in groups["layout"]["title"]["text"]
+    did = report["did"]["domains"][0]
+    assert figures["did"]["layout"]["title"]["text"].startswith(
+        f"Knowledge gained {abs(did['estimate']):.1f} points {'more' if did['estimate'] > 0 else 'less'} in the "
+        "intervention area than in the comparison area")
+    slope = report["exposure"]["domains"][0]["trend"]["slope"]
+    assert figures["exposure"]["layout"]["title"]["text"].startswith(
+        f"Scores at endline {'rise' if slope > 0 else 'fall'} with each campaign channel seen: knowledge {slope:+.1f} points")
+    for name, fig in figures.items():
+        assert fig["layout"]["xaxis"]["title"]["text"] and fig["layout"]["yaxis"]["title"]["text"], name
 
 
 def test_the_breakdown_chart_shows_each_groups_change_and_skips_groups_without_enough_data(report):

@@ -8,7 +8,8 @@ import pytest
 
 from web.dashboards.figures import (
     PALETTE, calendar_chart, dashboard_charts, delivery_over_time_chart, dose_chart, forest_chart, item_dumbbell_chart,
-    kap_breakdown_chart, kap_shift_chart, knowledge_levels_chart, radio_chart, segment_delivery_chart, training_chart,
+    kap_breakdown_chart, kap_shift_chart, knowledge_levels_chart, radio_chart, segment_delivery_chart, segment_over_time_chart,
+    training_chart,
 )
 
 
@@ -67,10 +68,14 @@ def data():
                    {"day": "2026-05-12", "reached": 900}],
         "channels": [{"id": 1, "name": "SMS", "by_day": [{"day": "2026-05-04", "reached": 80}, {"day": "2026-05-12", "reached": 900}]},
                      {"id": 2, "name": "Radio <Kiskeya>", "by_day": [{"day": "2026-05-05", "reached": 20}]}],
+        "by_week": [{"week": "2026-05-04", "reached": 100, "unique_contacts": 90},
+                    {"week": "2026-05-11", "reached": 900, "unique_contacts": 280}],
         "segments": [{"code": "police", "name": "Police", "total": 400, "reached": 380, "failed": 15, "skipped": 5,
-                      "unique_contacts": 50},
+                      "unique_contacts": 50, "by_week": [{"week": "2026-05-04", "reached": 30, "unique_contacts": 20},
+                                                         {"week": "2026-05-11", "reached": 350, "unique_contacts": 45}]},
                      {"code": "general_public", "name": "General public", "total": 1200, "reached": 1120, "failed": 60,
-                      "skipped": 20, "unique_contacts": 250}],
+                      "skipped": 20, "unique_contacts": 250,
+                      "by_week": [{"week": "2026-05-11", "reached": 550, "unique_contacts": 240}]}],
         "radio": [{"station": "Radio Kiskeya", "planned": 100, "aired": 90, "missed": 6, "unconfirmed": 4,
                    "listeners": 300000, "frequency": 20.0},
                   {"station": "Radio Vision", "planned": 50, "aired": 45, "missed": 5, "unconfirmed": 0,
@@ -173,13 +178,49 @@ def test_knowledge_levels_of_a_filtered_dashboard_show_that_group_alone(data):
     assert chart["title"].endswith("(Police); the shift in levels is not significant (p = 0.300)")
 
 
-def test_delivery_over_time_stacks_channels_by_week(data):
+def test_delivery_over_time_stacks_channels_by_week_under_a_line_of_the_contacts_reached(data):
     chart = delivery_over_time_chart(data["delivery"])
-    sms, radio = chart["figure"]["data"]
+    sms, radio, contacts = chart["figure"]["data"]
     assert sms["x"] == ["2026-05-04", "2026-05-11"] and sms["y"] == [80, 900] and radio["y"] == [20, 0]
     assert radio["name"] == "Radio &lt;Kiskeya&gt;"
+    # Distinct contacts per week: the weekly query's, not a sum of the channels.
+    assert contacts["type"] == "scatter" and contacts["y"] == [90, 280] and contacts["x"] == sms["x"]
+    assert contacts["line"]["color"] == PALETTE["black"] and sms["marker"]["color"] in PALETTE.values()
     assert chart["figure"]["layout"]["barmode"] == "stack"
-    assert chart["title"].startswith("1,500 messages reached 300 contacts (5.0 each)")
+    assert chart["title"] == ("1,500 messages reached 300 contacts (5.0 each); busiest week 2026-05-11: "
+                              "900 reached, 280 contacts")
+    assert "week" in chart["figure"]["layout"]["xaxis"]["title"]["text"]
+    assert "per week" in chart["figure"]["layout"]["yaxis"]["title"]["text"]
+    assert chart["table"]["columns"][-2:] == ["All channels (reached)", "Contacts reached (distinct)"]
+    assert chart["table"]["rows"] == [["2026-05-04", 80, 20, 100, 90], ["2026-05-11", 900, 0, 900, 280]]
+
+
+def test_weekly_counts_come_first_and_without_them_the_days_are_summed(data):
+    delivery = copy.deepcopy(data["delivery"])
+    delivery["channels"][0]["by_week"] = [{"week": "2026-05-11", "reached": 7, "unique_contacts": 7}]
+    del delivery["by_week"]
+    sms, radio = delivery_over_time_chart(delivery)["figure"]["data"]  # no weekly contacts: no line
+    assert sms["x"] == ["2026-05-04", "2026-05-11"] and sms["y"] == [0, 7] and radio["y"] == [20, 0]
+
+
+def test_the_segments_over_time_draw_each_segments_contacts_per_week(data):
+    delivery = copy.deepcopy(data["delivery"])
+    delivery["segments"].append({"code": "", "name": "No segment (airings, posts)", "total": 20, "reached": 20,
+                                 "by_week": [{"week": "2026-05-04", "reached": 20, "unique_contacts": 0}]})
+    chart = segment_over_time_chart(delivery)
+    police, public = chart["figure"]["data"]  # the airings without a segment are left out
+    assert police["name"] == "Police" and police["x"] == ["2026-05-04", "2026-05-11"]
+    assert police["y"] == [20, 45] and public["y"] == [0, 240] and police["customdata"] == [30, 350]
+    assert {police["marker"]["color"], public["marker"]["color"]} <= set(PALETTE.values())
+    assert police["marker"]["symbol"] != public["marker"]["symbol"]  # told apart without colour
+    assert chart["title"] == "General public: most contacts reached in a week, 240 in the week of 2026-05-11"
+    assert chart["figure"]["layout"]["yaxis"]["title"]["text"] == "contacts reached per week (distinct)"
+    assert chart["table"]["rows"] == [["2026-05-04", "Police", 30, 20], ["2026-05-04", "General public", 0, 0],
+                                      ["2026-05-11", "Police", 350, 45], ["2026-05-11", "General public", 550, 240]]
+    alone = copy.deepcopy(data["delivery"])
+    alone["segments"] = alone["segments"][:1]
+    assert segment_over_time_chart(alone)["title"] == ("Police: at most 45 contacts reached a week (week of 2026-05-11), "
+                                                       "over 2 weeks")
 
 
 def test_radio_trainings_segments_and_calendar(data):
@@ -201,7 +242,7 @@ def test_radio_trainings_segments_and_calendar(data):
 
 def test_every_chart_has_a_title_axis_titles_and_a_table_and_uses_only_bar_and_scatter(data):
     charts = dashboard_charts(data)
-    assert set(charts) == {"delivery_over_time", "segment_delivery", "radio", "trainings", "calendar", "kap_shift",
+    assert set(charts) == {"delivery_over_time", "segment_over_time", "segment_delivery", "radio", "trainings", "calendar", "kap_shift",
                            "kap_breakdown", "item_dumbbell", "forest", "dose", "knowledge_levels"}
     for name, chart in charts.items():
         layout = chart["figure"]["layout"]

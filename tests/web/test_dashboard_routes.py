@@ -23,7 +23,7 @@ def test_it_shows_delivery_beside_the_kap_shift_with_each_items_messages(client,
     assert r.status_code == 200
     html = r.text
     assert "Kanpay &lt;Nò&gt; 2026" in html and "<Nò>" not in html
-    for chart in ("delivery_over_time", "segment_delivery", "calendar", "kap_shift", "item_dumbbell", "forest"):
+    for chart in ("delivery_over_time", "segment_over_time", "segment_delivery", "calendar", "kap_shift", "item_dumbbell", "forest"):
         assert f'id="chart-{chart}"' in html, chart
     assert "<strong>38</strong> messages reached <strong>38</strong> contacts" in html
     row = re.search(r'<tr><td>Is there a law against trafficking[^<]*<span class="muted">\(knowledge\)</span>.*?</tr>', html,
@@ -33,13 +33,62 @@ def test_it_shows_delivery_beside_the_kap_shift_with_each_items_messages(client,
     assert 'id="summary"' in html  # the plain-language sentences
 
 
-def test_an_htmx_filter_gets_only_the_dashboard_for_that_segment(client, world):
+def _airings_and_a_training(engine, world) -> None:
+    """Five airings aimed at the general public (four aired), a session for the police (3 invited, 2 came)."""
+    from datetime import datetime, timezone
+
+    from sqlmodel import Session
+
+    from campaign.models import (
+        Campaign, ChannelConfig, ChannelKind, Occurrence, OccurrenceStatus, PlacementSegment, Timing, TrainingAttendance,
+        TrainingSession,
+    )
+    from content.models import Message
+    from tests.campaign.factories import contacts, placement, segment
+
+    with Session(engine) as s:
+        camp, message = s.get(Campaign, world.campaign_id), s.get(Message, world.message_id)
+        station = ChannelConfig(name="Radio Kiskeya", kind=ChannelKind.radio, provider="station", audience_size=100_000)
+        venue = ChannelConfig(name="EMA", kind=ChannelKind.training, provider="venue")
+        s.add_all([station, venue])
+        s.flush()
+        spots = placement(s, campaign=camp, message=message, channel=station, timing=Timing.recurring, name="Spots")
+        course = placement(s, campaign=camp, message=message, channel=venue, timing=Timing.sessions, name="Course")
+        s.add_all([PlacementSegment(placement_id=spots.id, segment_id=segment(s, "general_public").id),
+                   PlacementSegment(placement_id=course.id, segment_id=segment(s, "police").id)])
+        for i in range(5):
+            s.add(Occurrence(placement_id=spots.id, local_at=datetime(2026, 3, 2 + i, 7),
+                             due_at=datetime(2026, 3, 2 + i, 12, tzinfo=timezone.utc),
+                             status=OccurrenceStatus.aired if i < 4 else OccurrenceStatus.missed))
+        ts = TrainingSession(placement_id=course.id, starts_local=datetime(2026, 3, 10, 9), venue="EMA Pòtoprens")
+        s.add(ts)
+        s.flush()
+        s.add_all([TrainingAttendance(session_id=ts.id, contact_id=c.id, attended=a)
+                   for c, a in zip(contacts(s, 3, start=500), [True, True, False])])
+        s.commit()
+
+
+def test_an_htmx_filter_gets_only_the_dashboard_for_that_segment(client, world, engine):
+    _airings_and_a_training(engine, world)
     login(client, "leo")
     r = client.get(f"/campaigns/{world.campaign_id}/dashboard?segment=police", headers={"HX-Request": "true"})
     assert r.status_code == 200
     assert r.text.lstrip().startswith('<div id="dashboard">') and "<html" not in r.text
     assert "<strong>8</strong> messages reached <strong>8</strong> contacts" in r.text
     assert "What changed among Police" in r.text
+    # The airings are aimed at the general public: none for the police; the police's training stays, with a note.
+    assert "radio airings aired" not in r.text and 'id="chart-radio"' not in r.text
+    assert "<strong>2</strong> of 3 invited attended 1 trainings" in r.text
+    assert "Trainings are the sessions of placements aimed at this segment" in r.text
+    headers = bearer(client, "leo")
+    url = f"/api/v1/campaigns/{world.campaign_id}/dashboard"
+    police = client.get(url, params={"segment": "police"}, headers=headers).json()["delivery"]
+    assert police["radio"] == [] and [t["invited"] for t in police["trainings"]] == [3]
+    public = client.get(url, params={"segment": "general_public"}, headers=headers).json()["delivery"]
+    assert [(r["planned"], r["aired"], r["missed"]) for r in public["radio"]] == [(5, 4, 1)] and public["trainings"] == []
+    assert any("cannot be split by segment" in n for n in public["notes"])
+    everyone = client.get(url, headers=headers).json()["delivery"]
+    assert len(everyone["radio"]) == 1 and len(everyone["trainings"]) == 1 and everyone["notes"] == []
 
 
 def test_a_wave_that_does_not_exist_is_a_422_naming_it_not_a_500(client, world):
@@ -61,6 +110,14 @@ def test_the_api_gives_the_dashboard_data_and_on_request_its_charts(client, worl
     assert k_law["messages"] == [{"id": world.message_id, "title": "The law <2014> punishes trafficking", "sent": 38,
                                   "in_campaign": True}]
     assert "charts" not in body
+    # Messages and distinct contacts reached per local week (SQL GROUP BY week): overall, per channel, per segment.
+    delivery = body["delivery"]
+    assert delivery["by_week"] == [{"week": "2026-03-02", "reached": 30, "unique_contacts": 30},
+                                   {"week": "2026-03-09", "reached": 8, "unique_contacts": 8}]
+    assert delivery["channels"][0]["by_week"] == delivery["by_week"]
+    assert {s["code"]: s["by_week"] for s in delivery["segments"]} == {
+        "general_public": [{"week": "2026-03-02", "reached": 30, "unique_contacts": 30}],
+        "police": [{"week": "2026-03-09", "reached": 8, "unique_contacts": 8}]}
     charted = client.get(f"/api/v1/campaigns/{world.campaign_id}/dashboard?charts=true", headers=headers).json()
     assert charted["charts"]["kap_shift"]["figure"]["data"][0]["type"] == "bar"
 

@@ -77,7 +77,7 @@ def test_the_report_counts_what_went_out_and_hides_contacts_from_leads(client, e
     assert summary["by_status"] == {"delivered": 6, "sent": 2, "failed": 1, "skipped": 1}
     assert summary["unique_contacts"] == 8 and summary["messages_per_contact"] == 1.0 and summary["in_flight"] == 0
     assert summary["by_day"] == [{"key": "2026-03-02", "label": "2026-03-02", "counts": summary["by_status"],
-                                  "unique_contacts": None}]
+                                  "unique_contacts": 8, "messages_per_contact": 1.0}]
     radio = summary["radio"][0]
     assert (radio["planned"], radio["aired"], radio["missed"], radio["unconfirmed"]) == (4, 2, 1, 1)
     assert radio["estimated_listeners"] == 36_000  # 100,000 x (1 - 0.8^2)
@@ -93,6 +93,9 @@ def test_the_report_counts_what_went_out_and_hides_contacts_from_leads(client, e
     bad = client.get(f"/campaigns/{cid}/deliveries?since=03/02/2026")
     assert bad.status_code == 422 and "since" in bad.text
     assert client.get("/api/v1/deliveries/summary", params={"campaign_id": cid, "segment": "nobody"}).status_code == 404
+    # The spots and the course are aimed at no segment: a segment filter leaves them out with the other deliveries.
+    judges = client.get("/api/v1/deliveries/summary", params={"campaign_id": cid, "segment": ids["seg"]}).json()
+    assert judges["total"] == 10 and judges["radio"] == [] and judges["trainings"] == []
 
 
 def test_planners_see_contacts_in_the_log_as_text_and_retry_failures(client, engine, personas):
@@ -139,3 +142,78 @@ def test_the_api_log_and_retry(client, engine, personas):
     assert client.post("/api/v1/deliveries/retry", json={"campaign_id": cid, "ids": [0]}, headers=headers).status_code == 422
     enumerator = bearer(client, "eddy")
     assert client.get("/api/v1/deliveries/summary", params={"campaign_id": cid}, headers=enumerator).status_code == 403
+
+
+def _reach_outbox(engine, personas) -> dict:
+    """Two SMS placements to judges and police over three local days, one across the change to summer time.
+
+    Port-au-Prince moves from UTC-5 to UTC-4 on Sunday 8 March 2026: 04:30 UTC is 23:30 on the
+    1st (winter) and 00:30 on the 9th (summer). Judges j0, j1 get a message on each of the three
+    days from the first placement; police p0 gets one on the last day from the second; j2 fails.
+    """
+    with Session(engine, expire_on_commit=False) as s:
+        message = approved_message(s, author=personas["carla"], approver=personas["leo"])
+        campaign = campaign_row(s)
+        judges, police = segment(s, "judges"), segment(s, "police")
+        j = contacts(s, 3, seg=judges)
+        p = contacts(s, 1, seg=police, start=10)
+        sms = sms_channel(s)
+        first = placement(s, campaign=campaign, message=message, channel=sms, name="Judges SMS")
+        second = placement(s, campaign=campaign, message=message, channel=sms, name="Police SMS")
+        days = [datetime(2026, 3, 2, 4, 30, tzinfo=timezone.utc), datetime(2026, 3, 5, 15, tzinfo=timezone.utc),
+                datetime(2026, 3, 9, 4, 30, tzinfo=timezone.utc)]
+        plan = [(first, judges, c, due, DeliveryStatus.delivered) for due in days for c in j[:2]]
+        plan += [(first, judges, j[2], days[2], DeliveryStatus.failed), (second, police, p[0], days[2], DeliveryStatus.sent)]
+        for n, (pl, seg, contact, due, status) in enumerate(plan):
+            occ = Occurrence(placement_id=pl.id, local_at=datetime(2026, 3, 1, 0, n), due_at=due,
+                             status=OccurrenceStatus.expanded)
+            s.add(occ)
+            s.flush()
+            s.add(Delivery(occurrence_id=occ.id, placement_id=pl.id, campaign_id=campaign.id, channel_id=sms.id,
+                           recipient_key=f"c{contact.id}", contact_id=contact.id, segment_id=seg.id, status=status,
+                           due_at=due, sent_at=due if status != DeliveryStatus.failed else None))
+        s.commit()
+        return {"campaign": campaign.id, "first": first.id, "second": second.id, "sms": sms.id}
+
+
+def test_contacts_reached_and_messages_per_contact_are_counted_per_placement_channel_segment_and_local_day(
+        client, engine, personas):
+    ids = _reach_outbox(engine, personas)
+    login(client, "leo")
+    summary = client.get("/api/v1/deliveries/summary", params={"campaign_id": ids["campaign"]}).json()
+    assert summary["unique_contacts"] == 3 and summary["messages_per_contact"] == round(7 / 3, 3)
+
+    def reach(rows):
+        return {r["key"]: (r["unique_contacts"], r["messages_per_contact"]) for r in rows}
+
+    # Local days: the 04:30 UTC message of 2 March is the 1st in winter, that of 9 March the 9th in summer.
+    assert reach(summary["by_day"]) == {"2026-03-01": (2, 1.0), "2026-03-05": (2, 1.0), "2026-03-09": (3, 1.0)}
+    assert summary["by_day"][-1]["counts"] == {"delivered": 2, "failed": 1, "sent": 1}
+    assert reach(summary["by_placement"]) == {str(ids["first"]): (2, 3.0), str(ids["second"]): (1, 1.0)}
+    assert reach(summary["by_channel"]) == {str(ids["sms"]): (3, round(7 / 3, 3))}
+    assert reach(summary["by_segment"]) == {"judges": (2, 3.0), "police": (1, 1.0)}
+    # Filtered to the last day, the counts follow the filter.
+    day = client.get("/api/v1/deliveries/summary", params={"campaign_id": ids["campaign"], "since": "2026-03-09"}).json()
+    assert reach(day["by_placement"]) == {str(ids["first"]): (2, 1.0), str(ids["second"]): (1, 1.0)}
+    # The page shows them in each table: placement "Judges SMS", 2 contacts, 3.00 messages each.
+    page = client.get(f"/campaigns/{ids['campaign']}/deliveries")
+    assert page.status_code == 200 and "Messages per contact" in page.text
+    assert "Judges SMS</a></th><td>2</td><td>3.00</td>" in page.text
+    assert "<th scope=\"row\">Sun 01 Mar 2026</th><td>2</td><td>1.00</td>" in page.text
+
+
+def test_local_weeks_start_on_the_campaigns_monday_on_either_side_of_the_change_to_summer_time(engine, personas):
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy import func
+
+    from campaign.reports import local_period
+
+    _reach_outbox(engine, personas)
+    tz = ZoneInfo("America/Port-au-Prince")
+    with Session(engine) as s:
+        lo, hi = s.exec(select(func.min(Delivery.due_at), func.max(Delivery.due_at))).one()
+        week = local_period(s, Delivery.due_at, tz, lo=lo, hi=hi, week=True).label("week")
+        rows = s.exec(select(week, func.count()).group_by(week).order_by(week)).all()
+    # Sun 1 Mar 23:30 local belongs to the week of Mon 23 Feb; Mon 9 Mar 00:30 (summer time) opens a week.
+    assert [(str(w)[:10], n) for w, n in rows] == [("2026-02-23", 2), ("2026-03-02", 2), ("2026-03-09", 4)]

@@ -1,8 +1,9 @@
 """A campaign's dashboard: what it delivered and what changed, as one plain dict.
 
 The delivery side comes from :func:`campaign.reports.delivery_report` (grouped counts of the
-outbox, airings, attendance) and two more grouped queries (reached messages per channel and
-day, per message); the KAP side from :func:`surveys.analysis_service.get_report` between the
+outbox, airings, attendance) and more grouped queries: reached messages per channel and local
+day, messages and distinct contacts reached per local week (overall, per channel, per segment),
+and per message; the KAP side from :func:`surveys.analysis_service.get_report` between the
 campaign's baseline and endline waves. Nothing here reads submissions or deliveries row by row,
 so the cost does not grow with respondents or recipients.
 
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,7 +25,7 @@ from audiences.models import AudienceSegment
 from audiences.segments import segment_label
 from audiences.service import segment_names
 from campaign.models import Campaign, ChannelConfig, Delivery, DeliveryStatus, Placement
-from campaign.reports import REACHED, DeliveryFilter, delivery_report
+from campaign.reports import REACHED, DeliveryFilter, delivery_report, local_period
 from content.models import Message, MessageSurveyItem
 from surveys.analysis_service import AnalysisRequestError, get_report
 from surveys.models import Submission, Survey, Wave
@@ -57,8 +57,9 @@ class DashboardFilters:
     correction: str = "holm"
 
 
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+def _iso(value: Any) -> str:
+    """A day from SQL (a date, or ``YYYY-MM-DD`` text on SQLite) as ISO text."""
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)[:10]
 
 
 def filter_choices(*, session: Session, campaign: Campaign) -> dict[str, Any]:
@@ -95,21 +96,39 @@ def _delivery(session: Session, campaign: Campaign, segment_id: int | None) -> d
         where.append(Delivery.segment_id == segment_id)
     uniques = dict(session.exec(select(Delivery.channel_id, func.count(distinct(Delivery.contact_id)))
                                 .where(*where).group_by(Delivery.channel_id)).all())
-    per_day: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for channel_id, due, n in session.exec(select(Delivery.channel_id, Delivery.due_at, func.count()).where(*where)
-                                           .group_by(Delivery.channel_id, Delivery.due_at)):
-        per_day[channel_id][_utc(due).astimezone(tz).date().isoformat()] += n
+    lo, hi = session.exec(select(func.min(Delivery.due_at), func.max(Delivery.due_at)).where(*where)).one()
+    day = local_period(session, Delivery.due_at, tz, lo=lo, hi=hi).label("day")
+    week = local_period(session, Delivery.due_at, tz, lo=lo, hi=hi, week=True).label("week")
+    per_day: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for channel_id, local, n in session.exec(select(Delivery.channel_id, day, func.count()).where(*where)
+                                             .group_by(Delivery.channel_id, day).order_by(Delivery.channel_id, day)):
+        per_day[channel_id].append({"day": _iso(local), "reached": n})
+    # Messages (rows) and distinct contacts reached per local week, overall, per channel, per segment.
+    reached_contacts = (func.count(), func.count(distinct(Delivery.contact_id)))
+    by_week = [{"week": _iso(w), "reached": n, "unique_contacts": u} for w, n, u in session.exec(
+        select(week, *reached_contacts).where(*where).group_by(week).order_by(week))]
+    channel_weeks: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for key, w, n, u in session.exec(select(Delivery.channel_id, week, *reached_contacts).where(*where)
+                                     .group_by(Delivery.channel_id, week).order_by(Delivery.channel_id, week)):
+        channel_weeks[key].append({"week": _iso(w), "reached": n, "unique_contacts": u})
+    segment_weeks: dict[int | None, list[dict[str, Any]]] = defaultdict(list)
+    for key, w, n, u in session.exec(select(Delivery.segment_id, week, *reached_contacts).where(*where)
+                                     .group_by(Delivery.segment_id, week).order_by(Delivery.segment_id, week)):
+        segment_weeks[key].append({"week": _iso(w), "reached": n, "unique_contacts": u})
+    segment_ids = {code: sid for code, sid in session.exec(select(AudienceSegment.code, AudienceSegment.id))}
     channels = [{"id": ch.id, "name": ch.name, "kind": ch.kind.value, **_counts(counts),
-                 "unique_contacts": uniques.get(ch.id, 0),
-                 "by_day": [{"day": d, "reached": n} for d, n in sorted(per_day.get(ch.id, {}).items())]}
+                 "unique_contacts": uniques.get(ch.id, 0), "by_day": per_day.get(ch.id, []),
+                 "by_week": channel_weeks.get(ch.id, [])}
                 for ch, counts in report.by_channel]
     return {
         "total": report.total, "by_status": report.by_status, "unique_contacts": report.unique_contacts,
         "reached_messages": report.reached_messages, "messages_per_contact": round(report.messages_per_contact, 2),
         "in_flight": report.in_flight, "awaiting": report.awaiting,
         "by_day": [{"day": d.isoformat(), **_counts(c)} for d, c in report.by_day],
+        "by_week": by_week,
         "channels": channels,
-        "segments": [{"code": code, "name": name, **_counts(counts), "unique_contacts": unique}
+        "segments": [{"code": code, "name": name, **_counts(counts), "unique_contacts": unique,
+                      "by_week": segment_weeks.get(segment_ids.get(code) if code else None, [])}
                      for code, name, counts, unique in report.by_segment],
         "radio": [{"station": r.channel.name, "planned": r.planned, "aired": r.aired, "missed": r.missed,
                    "unconfirmed": r.unconfirmed, "listeners": r.listeners, "frequency": round(r.frequency, 2)}
@@ -118,7 +137,19 @@ def _delivery(session: Session, campaign: Campaign, segment_id: int | None) -> d
                        "venue": t.session.venue, "invited": t.invited, "attended": t.attended, "absent": t.absent,
                        "unrecorded": t.unrecorded, "rate": t.rate} for t in report.trainings],
         "reasons": [{"status": s, "reason": r, "count": n} for s, r, n in report.reasons],
+        "notes": _segment_notes(report) if segment_id is not None else [],
     }
+
+
+def _segment_notes(report) -> list[str]:
+    """What a segment filter cannot split: airings and sessions reach an audience, not one segment's contacts."""
+    notes = []
+    if report.radio:
+        notes.append("Radio airings are those of the placements aimed at this segment, counted in full: a station's "
+                     "estimated listeners cannot be split by segment, so they include everyone who hears the station.")
+    if report.trainings:
+        notes.append("Trainings are the sessions of placements aimed at this segment, with all their participants.")
+    return notes
 
 
 def _messages_by_item(session: Session, campaign: Campaign, segment_id: int | None) -> dict[str, list[dict[str, Any]]]:

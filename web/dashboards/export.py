@@ -116,6 +116,7 @@ def data_notes(data: Mapping[str, Any]) -> list[str]:
     elif kap.get("reason"):
         out.append(kap["reason"])
     delivery = data.get("delivery") or {}
+    out += delivery.get("notes") or []
     if delivery.get("in_flight"):
         out.append(f"{delivery['in_flight']:,} messages were still to be sent when this report was made.")
     return out

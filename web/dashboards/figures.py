@@ -21,19 +21,14 @@ from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 from typing import Any
 
+from web.palette import DOMAIN_COLOURS, FONT, PALETTE, SERIES, WAVE_COLOURS
+
 __all__ = [
     "PALETTE", "for_page", "calendar_chart", "dashboard_charts", "dose_chart", "forest_chart", "item_dumbbell_chart",
     "kap_breakdown_chart", "kap_shift_chart", "knowledge_levels_chart", "radio_chart", "segment_delivery_chart", "training_chart",
-    "delivery_over_time_chart",
+    "delivery_over_time_chart", "segment_over_time_chart",
 ]
 
-#: Okabe & Ito (2008), "Color Universal Design".
-PALETTE = {"orange": "#E69F00", "sky": "#56B4E9", "green": "#009E73", "yellow": "#F0E442", "blue": "#0072B2",
-           "vermillion": "#D55E00", "purple": "#CC79A7", "grey": "#999999", "black": "#000000"}
-SERIES = [PALETTE[c] for c in ("blue", "orange", "green", "vermillion", "purple", "sky", "yellow", "black")]
-DOMAIN_COLOURS = {"knowledge": PALETTE["blue"], "attitude": PALETTE["vermillion"], "practice": PALETTE["green"]}
-WAVE_COLOURS = (PALETTE["grey"], PALETTE["blue"])
-FONT = {"family": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", "size": 13}
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
@@ -373,29 +368,80 @@ def knowledge_levels_chart(kap: Mapping[str, Any]) -> dict[str, Any] | None:
 # --- delivery ----------------------------------------------------------------------------------
 
 
+def _monday(day: str) -> str:
+    d = date.fromisoformat(day)
+    return (d - timedelta(days=d.weekday())).isoformat()
+
+
+def _channel_weeks(channel: Mapping[str, Any]) -> dict[str, int]:
+    """Week starting -> messages reached, from the channel's weekly counts (or its days, summed)."""
+    if channel.get("by_week") is not None:
+        return {w["week"]: w["reached"] for w in channel["by_week"]}
+    weeks: dict[str, int] = {}
+    for d in channel.get("by_day") or []:
+        weeks[_monday(d["day"])] = weeks.get(_monday(d["day"]), 0) + d["reached"]
+    return weeks
+
+
 def delivery_over_time_chart(delivery: Mapping[str, Any]) -> dict[str, Any] | None:
-    """Messages and posts that reached people, per channel and week."""
-    channels = [c for c in delivery.get("channels") or [] if c.get("by_day")]
+    """Messages and posts that reached people, per channel and week (stacked bars), and the distinct
+    contacts reached each week (a line: not a sum of the channels, a contact may hear from several)."""
+    channels = [c for c in delivery.get("channels") or [] if c.get("by_week") or c.get("by_day")]
     if not channels:
         return None
-    weeks: dict[str, dict[int, int]] = {}
-    for c in channels:
-        for d in c["by_day"]:
-            day = date.fromisoformat(d["day"])
-            week = (day - timedelta(days=day.weekday())).isoformat()
-            weeks.setdefault(week, {}).setdefault(c["id"], 0)
-            weeks[week][c["id"]] += d["reached"]
-    order = sorted(weeks)
-    data = [{"type": "bar", "name": _t(c["name"]), "x": order, "y": [weeks[w].get(c["id"], 0) for w in order],
-             "marker": {"color": SERIES[i % len(SERIES)]}, "hovertemplate": "week of %{x}: %{y:,}<extra>%{fullData.name}</extra>"}
-            for i, c in enumerate(channels)]
+    per_channel = {c["id"]: _channel_weeks(c) for c in channels}
+    contacts = {w["week"]: w["unique_contacts"] for w in delivery.get("by_week") or []}
+    order = sorted(set().union(*per_channel.values()) | set(contacts))
+    data: list[dict[str, Any]] = [
+        {"type": "bar", "name": _t(c["name"]), "x": order, "y": [per_channel[c["id"]].get(w, 0) for w in order],
+         "marker": {"color": SERIES[i % len(SERIES)]}, "hovertemplate": "week of %{x}: %{y:,}<extra>%{fullData.name}</extra>"}
+        for i, c in enumerate(channels)]
+    if contacts:
+        data.append({"type": "scatter", "mode": "lines+markers", "name": "contacts reached (distinct)", "x": order,
+                     "y": [contacts.get(w, 0) for w in order],
+                     "line": {"color": PALETTE["black"], "width": 2, "dash": "dot"},
+                     "marker": {"symbol": "diamond", "size": 8, "color": PALETTE["black"]},
+                     "hovertemplate": "week of %{x}: %{y:,} contacts<extra></extra>"})
+    totals = {w: sum(per_channel[c["id"]].get(w, 0) for c in channels) for w in order}
+    busiest = max(order, key=lambda w: totals[w])
     title = (f"{delivery.get('reached_messages', 0):,} messages reached {delivery.get('unique_contacts', 0):,} contacts "
-             f"({delivery.get('messages_per_contact', 0):.1f} each), plus airings and posts")
-    rows = [[w] + [weeks[w].get(c["id"], 0) for c in channels] for w in order]
+             f"({delivery.get('messages_per_contact', 0):.1f} each); busiest week {busiest}: {totals[busiest]:,} reached"
+             + (f", {contacts.get(busiest, 0):,} contacts" if contacts else ""))
+    rows = [[w] + [per_channel[c["id"]].get(w, 0) for c in channels] + [totals[w]]
+            + ([contacts.get(w, 0)] if contacts else []) for w in order]
     return _chart("delivery_over_time", title, data, {
         "barmode": "stack", "xaxis": {"title": {"text": "week starting (campaign's time zone)"}, "type": "category"},
-        "yaxis": {"title": {"text": "messages, airings, posts reached (per week)"}}},
-        ["Week starting"] + [c["name"] for c in channels], rows)
+        "yaxis": {"title": {"text": "reached per week (messages, airings, posts; line: contacts)"}}},
+        ["Week starting"] + [f"{c['name']} (reached)" for c in channels] + ["All channels (reached)"]
+        + (["Contacts reached (distinct)"] if contacts else []), rows)
+
+
+def segment_over_time_chart(delivery: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Distinct contacts reached in each segment, per week: one line per segment."""
+    segments = [s for s in delivery.get("segments") or [] if s.get("code") and s.get("by_week")]
+    if not segments:
+        return None
+    order = sorted({w["week"] for s in segments for w in s["by_week"]})
+    weeks = {s["code"]: {w["week"]: w for w in s["by_week"]} for s in segments}
+    symbols = ("circle", "square", "diamond", "triangle-up", "x", "cross", "star", "triangle-down")
+    data = [{"type": "scatter", "mode": "lines+markers", "name": _t(s["name"]), "x": order,
+             "y": [weeks[s["code"]].get(w, {}).get("unique_contacts", 0) for w in order],
+             "line": {"color": SERIES[i % len(SERIES)], "width": 2},
+             "marker": {"symbol": symbols[i % len(symbols)], "size": 8, "color": SERIES[i % len(SERIES)]},
+             "customdata": [weeks[s["code"]].get(w, {}).get("reached", 0) for w in order],
+             "hovertemplate": "week of %{x}: %{y:,} contacts, %{customdata:,} messages<extra>%{fullData.name}</extra>"}
+            for i, s in enumerate(segments)]
+    peak_segment, peak_week, peak = max(((s, w, weeks[s["code"]][w]["unique_contacts"]) for s in segments
+                                         for w in weeks[s["code"]]), key=lambda t: t[2])
+    title = (f"{peak_segment['name']}: most contacts reached in a week, {peak:,} in the week of {peak_week}"
+             if len(segments) > 1 else f"{peak_segment['name']}: at most {peak:,} contacts reached a week "
+                                       f"(week of {peak_week}), over {len(weeks[peak_segment['code']])} weeks")
+    rows = [[w, s["name"], weeks[s["code"]].get(w, {}).get("reached", 0), weeks[s["code"]].get(w, {}).get("unique_contacts", 0)]
+            for w in order for s in segments]
+    return _chart("segment_over_time", title, data, {
+        "xaxis": {"title": {"text": "week starting (campaign's time zone)"}, "type": "category"},
+        "yaxis": {"title": {"text": "contacts reached per week (distinct)"}, "rangemode": "tozero"}},
+        ["Week starting", "Segment", "Messages reached", "Contacts reached (distinct)"], rows)
 
 
 def segment_delivery_chart(delivery: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -485,7 +531,8 @@ def dashboard_charts(data: Mapping[str, Any], *, forest_code: str = "knowledge")
     """Every chart the dashboard has data for, by name: delivery first, then the KAP shift."""
     delivery, kap = data.get("delivery") or {}, data.get("kap") or {}
     made = {
-        "delivery_over_time": delivery_over_time_chart(delivery), "segment_delivery": segment_delivery_chart(delivery),
+        "delivery_over_time": delivery_over_time_chart(delivery), "segment_over_time": segment_over_time_chart(delivery),
+        "segment_delivery": segment_delivery_chart(delivery),
         "radio": radio_chart(delivery), "trainings": training_chart(delivery), "calendar": calendar_chart(delivery),
     }
     if kap.get("ok"):

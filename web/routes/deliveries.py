@@ -195,7 +195,14 @@ class CountsPublic(BaseModel):
     key: str
     label: str
     counts: dict[str, int]
-    unique_contacts: int | None = None
+    unique_contacts: int | None = Field(default=None, description="Distinct contacts sent or delivered a message")
+    messages_per_contact: float | None = Field(default=None, description="Messages sent or delivered per contact reached")
+
+
+def _counts(key: str, label: str, counts: dict[str, int], reach: reports.Reach | None) -> CountsPublic:
+    reach = reach or reports.Reach()
+    return CountsPublic(key=key, label=label, counts=counts, unique_contacts=reach.contacts,
+                        messages_per_contact=round(reach.per_contact, 3))
 
 
 class RadioPublic(BaseModel):
@@ -253,10 +260,11 @@ def _summary(report: reports.DeliveryReport) -> SummaryPublic:
         total=report.total, by_status=report.by_status, in_flight=report.in_flight, awaiting_confirmation=report.awaiting,
         unique_contacts=report.unique_contacts,
         messages_per_contact=round(report.messages_per_contact, 3),
-        by_day=[CountsPublic(key=d.isoformat(), label=d.isoformat(), counts=c) for d, c in report.by_day],
-        by_channel=[CountsPublic(key=str(ch.id), label=ch.name, counts=c) for ch, c in report.by_channel],
-        by_segment=[CountsPublic(key=code, label=name, counts=c, unique_contacts=u) for code, name, c, u in report.by_segment],
-        by_placement=[CountsPublic(key=str(p.id), label=p.name or f"placement {p.id}", counts=c) for p, c in report.by_placement],
+        by_day=[_counts(d.isoformat(), d.isoformat(), c, report.reach_by_day.get(d)) for d, c in report.by_day],
+        by_channel=[_counts(str(ch.id), ch.name, c, report.reach_by_channel.get(ch.id)) for ch, c in report.by_channel],
+        by_segment=[_counts(code, name, c, report.reach_by_segment.get(code)) for code, name, c, _ in report.by_segment],
+        by_placement=[_counts(str(p.id), p.name or f"placement {p.id}", c, report.reach_by_placement.get(p.id))
+                      for p, c in report.by_placement],
         reasons=[CountsPublic(key=status, label=reason or "(no reason)", counts={status: n}) for status, reason, n in report.reasons],
         radio=[RadioPublic(channel_id=r.channel.id, station=r.channel.name, planned=r.planned, aired=r.aired, missed=r.missed,
                            unconfirmed=r.unconfirmed, estimated_listeners=r.listeners, frequency=round(r.frequency, 3))
