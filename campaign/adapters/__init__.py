@@ -10,7 +10,7 @@ Adding a channel type is one class, in a module imported below so the registry k
 - implement :meth:`~campaign.adapters.base.Adapter.send` (and ``send_batch``,
   ``parse_receipts``, ``parse_inbound`` where the gateway has them).
 
-The first provider registered for a kind is its default.
+The first provider registered for a kind is its default; the sandbox comes last.
 """
 
 from campaign.adapters.base import (  # noqa: F401
@@ -18,4 +18,5 @@ from campaign.adapters.base import (  # noqa: F401
 )
 from campaign.adapters import (  # noqa: E402, F401
     facebook, http_json, offline, rapidpro, smtp, twilio, webhook,
+    sandbox,  # last: never a kind's default
 )
