@@ -1,7 +1,10 @@
-"""The sandbox provider: messages are logged in the data directory, never sent out."""
+"""The sandbox provider, and the demo that uses it: messages are logged in the data directory, never sent out."""
 
 from __future__ import annotations
 
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
 from sqlmodel import Session, select
 
 from campaign import outbox
@@ -9,7 +12,7 @@ from campaign import service as svc
 from campaign.adapters import Outgoing, adapter_for
 from campaign.adapters.sandbox import sandbox_log, sandbox_messages
 from campaign.models import (
-    ChannelConfig, ChannelKind, Delivery, DeliveryStatus,
+    Campaign, CampaignStatus, ChannelConfig, ChannelKind, Delivery, DeliveryStatus, Occurrence, Placement,
 )
 from tests.campaign.outbox_factories import due_occurrence, sms_setup
 from tests.campaign.test_delivery_faults import _finish, spawn  # noqa: F401 - the fixture that starts `konbit`
@@ -61,3 +64,64 @@ def test_a_worker_delivers_through_the_sandbox_and_logs_each_message(engine, ses
     logged = sandbox_messages(tmp_path / "data" / "sandbox" / "messages.jsonl")
     assert sorted(m["delivery_uid"] for m in logged) == sorted(r.uid for r in rows)
     assert {r.gateway_message_id for r in rows} == {m["message_id"] for m in logged}
+
+
+@pytest.fixture
+def demo(session, settings, personas, monkeypatch):
+    """The demo's users, content and campaigns, as `konbit demo` loads them, on a given day."""
+    from content.demo import load_content_demo  # noqa: PLC0415
+    from content.storage import storage_for  # noqa: PLC0415
+    from web.demo import load_users  # noqa: PLC0415
+    from web.settings import get_settings  # noqa: PLC0415
+
+    from campaign.demo import load_campaign_demo  # noqa: PLC0415
+
+    monkeypatch.setenv("KONBIT_SECRET_KEY", TEST_SECRET)
+    monkeypatch.setenv("KONBIT_DATA_DIR", str(settings.data_dir))
+    get_settings.cache_clear()
+
+    def load(today: date) -> None:
+        load_users(session=session, logins_file=settings.data_dir / "demo-logins.txt")
+        session.flush()
+        load_content_demo(session, storage=storage_for(settings))
+        load_campaign_demo(session, today=today)
+        session.commit()
+
+    yield load
+    get_settings.cache_clear()
+
+
+def test_the_demo_follow_up_runs_from_the_day_it_is_loaded_on_sandbox_channels(session, demo):
+    demo(date(2027, 6, 6))  # a Sunday: the SMS channel does not send on Sundays
+    follow = session.exec(select(Campaign).where(Campaign.status == CampaignStatus.active)).one()
+    assert (follow.start_date, follow.end_date) == (date(2027, 6, 6), date(2027, 8, 28))
+    sms = session.exec(select(Placement).where(Placement.campaign_id == follow.id, Placement.name == "Hotline reminder SMS")).one()
+    assert sms.starts_local == datetime(2027, 6, 7, 10, 0) and "BYDAY=MO" in sms.rrule
+    channels = {c.kind: c for c in session.exec(select(ChannelConfig)) if c.kind in (ChannelKind.sms, ChannelKind.social)}
+    assert {c.provider for c in channels.values()} == {"sandbox"}
+    assert not any("127.0.0.1:9099" in str(c.settings) for c in session.exec(select(ChannelConfig)))
+
+
+def test_the_demo_sms_channel_really_delivers_with_a_worker(engine, session, demo, spawn, tmp_path):
+    demo(datetime.now(timezone.utc).date())
+    follow = session.exec(select(Campaign).where(Campaign.status == CampaignStatus.active)).one()
+    placement = session.exec(select(Placement).where(Placement.campaign_id == follow.id,
+                                                     Placement.name == "Hotline reminder SMS")).one()
+    channel = session.get(ChannelConfig, placement.channel_id)
+    # Whatever the hour of the test: no quiet hours, any day, no rate limit to wait for.
+    channel.quiet_start = channel.quiet_end = channel.rate_limit_per_minute = None
+    channel.send_days = list(range(7))
+    session.add(channel)
+    due = datetime.now(timezone.utc) - timedelta(seconds=5)
+    occ = Occurrence(placement_id=placement.id, local_at=due.replace(tzinfo=None, microsecond=0), due_at=due)
+    session.add(occ)
+    session.flush()
+    expanded = outbox.expand_occurrence(session=session, occurrence=occ)
+    session.commit()
+    _finish(spawn("worker", "--batch", "500", "--until-idle"), 300)
+    with Session(engine) as s:
+        rows = s.exec(select(Delivery).where(Delivery.occurrence_id == occ.id)).all()
+    statuses = {r.status for r in rows}
+    assert rows and DeliveryStatus.delivered in statuses and statuses <= {DeliveryStatus.delivered, DeliveryStatus.skipped}
+    logged = sandbox_messages(tmp_path / "data" / "sandbox" / "messages.jsonl")
+    assert len(logged) == sum(r.status == DeliveryStatus.delivered for r in rows) and expanded
