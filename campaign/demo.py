@@ -11,7 +11,7 @@ to send. Idempotent: nothing is added when the campaigns exist.
 from __future__ import annotations
 
 import random
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 
 import phonenumbers
 from sqlmodel import Session, select
@@ -44,7 +44,8 @@ __all__ = ["MAIN_CAMPAIGN", "FOLLOW_UP", "load_campaign_demo"]
 
 MAIN_CAMPAIGN = "Kanpay nasyonal kont trafik moun 2026"
 # 188: the BPM's free line for children (content/law.py, SOURCES["bpm188"]), the demo's sample hotline.
-FOLLOW_UP = "Rappel : la ligne 188 (décembre 2026 – février 2027)"
+FOLLOW_UP = "Rappel : la ligne 188 (suivi de la campagne nationale)"
+FOLLOW_UP_WEEKS = 12  # the follow-up runs from the day the demo is loaded, for this many weeks
 CONTACTS = 3000
 FIRST = ("Jean", "Marie", "Pierre", "Rose", "Jacques", "Nadège", "Frantz", "Guerline", "Wilson", "Micheline", "Ronald",
          "Fabienne", "Stanley", "Lovely", "Junior", "Dieunie", "Emmanuel", "Carline", "Kervens", "Widline", "Roseline")
@@ -172,7 +173,19 @@ def _demo_sends(session: Session, campaign: Campaign, placements: list, end: dat
     return total
 
 
-def load_campaign_demo(session: Session) -> list[str]:
+def _follow_up_dates(today: date) -> tuple[date, date, datetime]:
+    """The follow-up's first and last day and its first reminder SMS (10:00 on a sending day, Monday
+    to Saturday), from the day the demo is loaded: the demo keeps sending whenever it is loaded."""
+    start = today
+    first = today + timedelta(days=1) if today.weekday() == 6 else today
+    return start, start + timedelta(weeks=FOLLOW_UP_WEEKS) - timedelta(days=1), datetime.combine(first, time(10, 0))
+
+
+def load_campaign_demo(session: Session, *, today: date | None = None) -> list[str]:
+    """The finished national campaign (fixed 2026 dates) and the active follow-up, which starts on
+    ``today`` (default: the machine's date). Its SMS, e-mail and social channels are sandboxes:
+    they deliver nothing outside and log each message in the data directory."""
+    today = today or date.today()
     if session.exec(select(Campaign).where(Campaign.name == MAIN_CAMPAIGN)).first() is not None:
         return ["Demo campaigns already loaded."]
     from surveys.demo import DEMO_TITLE  # noqa: PLC0415
@@ -197,8 +210,8 @@ def load_campaign_demo(session: Session) -> list[str]:
                    "among the public, the police, social workers and the judiciary.",
         start_date=date(2026, 4, 13), end_date=date(2026, 10, 23), regions=everywhere, comparison_regions=["Sud", "Centre"],
         survey_id=survey.id if survey else None, baseline_wave_id=waves.get("baseline"), endline_wave_id=waves.get("endline")))
-    sms = _channel(session, planner, name="SMS gateway (demo: local test gateway)", kind=ChannelKind.sms, provider="generic_http",
-                   settings={"url": "http://127.0.0.1:9099/sms", "sender": "188"}, secrets={"auth_token": "demo-token"},
+    sms = _channel(session, planner, name="SMS (sandbox: demo, delivers nothing outside)", kind=ChannelKind.sms,
+                   provider="sandbox", settings={"sender": "188"},
                    rate_limit_per_minute=600, quiet_start=datetime(2026, 1, 1, 21).time(), quiet_end=datetime(2026, 1, 1, 7).time(),
                    send_days=[0, 1, 2, 3, 4, 5], frequency_cap_per_week=3, sms_segment_limit=3, regions=everywhere)
     vision = _channel(session, planner, name="Radio Vision 2000", kind=ChannelKind.radio, provider="station",
@@ -210,9 +223,8 @@ def load_campaign_demo(session: Session) -> list[str]:
     nord = _channel(session, planner, name="Radio Nord-Inter (Cap-Haïtien)", kind=ChannelKind.radio, provider="station",
                     settings={"frequency": "104.5 FM", "contact_person": "Direction", "rating": "0.18"},
                     audience_size=120_000, regions=["Nord", "Nord-Est", "Nord-Ouest"])
-    page = _channel(session, planner, name="Facebook: Komite Nasyonal Kont Trafik Moun", kind=ChannelKind.social,
-                    provider="facebook", settings={"page_id": "100000000000000", "page_name": "CNLTP"},
-                    secrets={"page_token": "demo-page-token"}, audience_size=85_000, regions=everywhere)
+    page = _channel(session, planner, name="Facebook: Komite Nasyonal Kont Trafik Moun (sandbox)", kind=ChannelKind.social,
+                    provider="sandbox", settings={"sender": "CNLTP"}, audience_size=85_000, regions=everywhere)
     ema = _channel(session, planner, name="École de la Magistrature (EMA)", kind=ChannelKind.training, provider="venue",
                    settings={"address": "Port-au-Prince", "partner": "EMA and the judges' association"}, audience_size=40,
                    regions=["Ouest"])
@@ -292,16 +304,20 @@ def load_campaign_demo(session: Session) -> list[str]:
     sent = _demo_sends(session, main, placements[3:7], end, rng)
     svc.set_campaign_status(session=session, campaign=main, action="finish", actor=lead, ip="demo",
                             now=datetime(2026, 10, 26, 12, tzinfo=timezone.utc))
-    # The follow-up, running now.
+    # The follow-up, running now: from the day the demo is loaded.
+    start, last, first_sms = _follow_up_dates(today)
     follow = svc.create_campaign(session=session, actor=planner, ip="demo", data=CampaignIn(
         name=FOLLOW_UP, country="HT", timezone="America/Port-au-Prince", languages=["fr", "ht"],
-        objectives="Keep the 188 hotline in mind after the national campaign.", start_date=date(2026, 12, 1),
-        end_date=date(2027, 2, 28), regions=everywhere, comparison_regions=["Sud", "Centre"]))
+        objectives="Keep the 188 hotline in mind after the national campaign.", start_date=start,
+        end_date=last, regions=everywhere, comparison_regions=["Sud", "Centre"]))
+    weekday = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")[first_sms.weekday()]
     for data in (P(name="Hotline reminder SMS", message_id=report.id, channel_id=sms.id, segments=["general_public"],
-                   timing=Timing.recurring, starts_local=datetime(2026, 12, 8, 10, 0), rrule="FREQ=WEEKLY;BYDAY=TU;COUNT=12"),
+                   timing=Timing.recurring, starts_local=first_sms,
+                   rrule=f"FREQ=WEEKLY;BYDAY={weekday};COUNT={FOLLOW_UP_WEEKS}"),
                  P(name="Hotline spot, mornings", message_id=report.id, channel_id=kiskeya.id, segments=["general_public"],
-                   timing=Timing.recurring, starts_local=datetime(2026, 12, 1), rrule="FREQ=DAILY;UNTIL=20270228T235959",
-                   times_of_day=["07:00"], language="ht", duration_seconds=15)):
+                   timing=Timing.recurring, starts_local=datetime.combine(start, time()),
+                   rrule=f"FREQ=DAILY;UNTIL={last:%Y%m%d}T235959", times_of_day=["07:00"], language="ht",
+                   duration_seconds=15)):
         svc.create_placement(session=session, campaign=follow, data=data, actor=planner, ip="demo")
     svc.set_campaign_status(session=session, campaign=follow, action="activate", actor=lead, ip="demo")
     return [f"Demo campaigns: {MAIN_CAMPAIGN} (finished: {len(placements)} placements, {aired} airings confirmed, "

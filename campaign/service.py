@@ -47,6 +47,8 @@ from .models import (
     TrainingAttendance,
     TrainingSession,
 )
+from .adapters import Adapter
+from .adapters import providers as adapter_providers
 from .secrets import encrypt_secrets
 from .targeting import RuleError, parse_rule
 
@@ -295,28 +297,22 @@ def save_segment(*, session: Session, data: SegmentIn, actor: User | None, segme
 
 # --- Channels -----------------------------------------------------------------------------
 
-#: kind -> provider -> (settings fields, required ones, secret fields)
-PROVIDERS: Mapping[ChannelKind, Mapping[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]]] = {
-    ChannelKind.sms: {
-        "generic_http": (("url", "sender", "headers", "body_template"), ("url",), ("auth_token", "callback_token")),
-        "twilio": (("base_url", "account_sid", "sender"), ("account_sid", "sender"), ("auth_token", "callback_token")),
-        "rapidpro": (("base_url", "channel_uuid"), ("base_url",), ("api_token", "callback_token")),
-    },
-    ChannelKind.email: {
-        "smtp": (("host", "port", "security", "username", "sender", "reply_to"), ("host", "port", "sender"), ("password",)),
-    },
-    ChannelKind.social: {
-        "facebook": (("page_id", "graph_url", "page_name"), ("page_id",), ("page_token",)),
-        "webhook": (("url", "page_name"), ("url",), ("token",)),
-    },
-    ChannelKind.radio: {
-        "station": (("frequency", "contact_person", "contact_phone", "contact_email", "rating"), ("frequency",), ()),
-    },
-    ChannelKind.training: {
-        "venue": (("address", "partner", "contact_person", "contact_phone"), (), ()),
-    },
-}
-SECURITY = ("starttls", "tls", "none")
+class _Providers(Mapping):
+    """kind -> provider -> its adapter class, read from the adapter registry each time, so a provider
+    registered later (one more module in :mod:`campaign.adapters`) is known without a list here."""
+
+    def __getitem__(self, kind: ChannelKind) -> dict[str, type[Adapter]]:
+        return adapter_providers(ChannelKind(kind))
+
+    def __iter__(self):
+        return iter(ChannelKind)
+
+    def __len__(self) -> int:
+        return len(ChannelKind)
+
+
+#: kind -> provider -> adapter class (its ``setting_fields`` and ``secret_fields``)
+PROVIDERS: Mapping[ChannelKind, Mapping[str, type[Adapter]]] = _Providers()
 
 
 class ChannelIn(BaseModel):
@@ -327,7 +323,7 @@ class ChannelIn(BaseModel):
     name: str = PField(min_length=1, max_length=120)
     kind: ChannelKind
     provider: str = PField(default="", max_length=40)
-    settings: dict[str, str] = PField(default_factory=dict)
+    settings: dict[str, Any] = PField(default_factory=dict)  # JSON values, or form text parsed per the provider's fields
     secrets: dict[str, str] = PField(default_factory=dict)
     regions: list[str] = PField(default_factory=list, max_length=50)
     audience_size: int | None = PField(default=None, ge=0, le=100_000_000)
@@ -349,27 +345,9 @@ def save_channel(*, session: Session, data: ChannelIn, actor: User | None, secre
     if provider not in providers:
         errors["provider"] = f"A {data.kind.label} channel uses {', '.join(providers)}."
         raise PlanError(errors)
-    fields, required, secret_names = providers[provider]
-    unknown = sorted(set(data.settings) - set(fields))
-    if unknown:
-        errors["settings"] = f"Unknown setting(s) {', '.join(unknown)} for {provider}: use {', '.join(fields)}."
-    settings = {k: str(v).strip()[:2000] for k, v in data.settings.items() if k in fields and str(v).strip()}
-    for name in required:
-        if not settings.get(name):
-            errors[f"settings.{name}"] = f"Give the {name.replace('_', ' ')}."
-    for name in ("url", "base_url", "graph_url"):
-        if settings.get(name) and not re.match(r"^https?://[^\s/]+", settings[name]):
-            errors[f"settings.{name}"] = "Give an http:// or https:// address."
-    if "port" in settings and not (settings["port"].isdigit() and 0 < int(settings["port"]) < 65536):
-        errors["settings.port"] = "A port is a number from 1 to 65535."
-    if settings.get("security", "starttls") not in SECURITY:
-        errors["settings.security"] = f"Use {', '.join(SECURITY)}."
-    if "rating" in settings:
-        try:
-            if not 0 < float(settings["rating"]) <= 1:
-                raise ValueError
-        except ValueError:
-            errors["settings.rating"] = "The share of listeners who hear one airing is a number above 0, at most 1 (e.g. 0.15)."
+    adapter = providers[provider]
+    settings, errors = adapter.clean_settings(data.settings)
+    secret_names = adapter.secret_fields
     bad_secrets = sorted(set(data.secrets) - set(secret_names))
     if bad_secrets:
         errors["secrets"] = (f"Unknown secret(s) {', '.join(bad_secrets)} for {provider}"

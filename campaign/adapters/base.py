@@ -14,18 +14,33 @@ Rules every adapter keeps:
   (header or field), so a retry after a lost answer is not a second message.
 - Secrets (tokens, passwords) arrive decrypted in ``secrets`` and never appear in an ``Outcome``'s
   ``error``, in logs or in exceptions.
+
+What a provider declares (class attributes), so that the channel form, the JSON API and
+:func:`campaign.service.save_channel` know it without any list of their own:
+
+- ``provider`` (the name stored on the channel) and ``kind`` (or ``kinds`` for a class serving
+  several channel kinds, like the sandbox); ``label``, the words the channel form shows;
+- ``setting_fields``: one :class:`Setting` per setting, typed ``str``, ``int``, ``float`` or
+  ``dict`` (a JSON object), with ``required``, bounds, choices or ``url``. :meth:`Adapter.clean_settings`
+  parses form text and JSON alike into the stored JSON values and names the field it refuses;
+- ``secret_fields``: the names of its secrets (stored encrypted, never shown again).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from campaign.models import ChannelConfig, ChannelKind
 
-__all__ = ["REGISTRY", "Adapter", "AdapterError", "Inbound", "Outcome", "Outgoing", "Receipt", "adapter_for",
-           "register"]
+__all__ = ["REGISTRY", "Adapter", "AdapterError", "Inbound", "Outcome", "Outgoing", "Receipt", "Setting", "adapter_for",
+           "providers", "register"]
+
+MAX_TEXT = 2000  # characters of a text setting
+MAX_JSON = 20_000  # characters of a JSON object setting, as JSON
 
 
 class AdapterError(Exception):
@@ -76,12 +91,144 @@ class Inbound:
     external_id: str = ""
 
 
+_TYPE_WORDS = {str: "text", int: "a whole number", float: "a number", dict: "a JSON object"}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting of a provider: its name, its type and what a valid value is.
+
+    ``type`` is ``str``, ``int``, ``float`` or ``dict`` (a JSON object, given as an object or as
+    its JSON text). ``minimum``/``maximum`` bound numbers; ``choices`` lists the texts allowed;
+    ``url`` asks for an http:// or https:// address; ``check`` is a last test of the parsed value,
+    with ``message`` the words shown when it fails.
+    """
+
+    name: str
+    type: type = str
+    required: bool = False
+    help: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] = ()
+    url: bool = False
+    check: Callable[[Any], bool] | None = None
+    message: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.name.replace("_", " ").capitalize()
+
+    @property
+    def is_json(self) -> bool:
+        return self.type is dict
+
+    @property
+    def is_number(self) -> bool:
+        return self.type in (int, float)
+
+    def _refuse(self, detail: str = "") -> ValueError:
+        if self.message:
+            return ValueError(self.message)
+        words = f"The {self.name} setting must be {_TYPE_WORDS[self.type]}"
+        if self.type in (int, float) and self.minimum is not None and self.maximum is not None:
+            words += f" from {self.minimum:g} to {self.maximum:g}"
+        return ValueError(words + (f" ({detail})." if detail else "."))
+
+    def parse(self, value: Any) -> Any:
+        """The value to store for ``value`` (form text, or a JSON value from the API); ``None``
+        when it is empty; ``ValueError`` with a message naming the setting when it is not valid."""
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if self.type is dict:
+            parsed = value
+            if isinstance(value, str):
+                try:
+                    parsed = json.loads(value)
+                except ValueError as err:
+                    raise self._refuse(f"not JSON: {err}") from None
+            if not isinstance(parsed, dict):
+                raise self._refuse(f"got {json.dumps(parsed, ensure_ascii=False)[:60]}")
+            if len(json.dumps(parsed, ensure_ascii=False)) > MAX_JSON:
+                raise self._refuse(f"at most {MAX_JSON:,} characters")
+        elif self.type is int:
+            if isinstance(value, bool) or isinstance(value, float) and not value.is_integer():
+                raise self._refuse()
+            try:
+                parsed = int(value.strip()) if isinstance(value, str) else int(value)
+            except (TypeError, ValueError):
+                raise self._refuse() from None
+        elif self.type is float:
+            if isinstance(value, bool):
+                raise self._refuse()
+            try:
+                parsed = float(value.strip()) if isinstance(value, str) else float(value)
+            except (TypeError, ValueError):
+                raise self._refuse() from None
+        else:
+            if isinstance(value, (dict, list, bool)):
+                raise self._refuse()
+            parsed = str(value).strip()[:MAX_TEXT]
+            if self.choices and parsed not in self.choices:
+                raise ValueError(self.message or f"The {self.name} setting is one of {', '.join(self.choices)}.")
+            if self.url and not re.match(r"^https?://[^\s/]+", parsed):
+                raise ValueError(self.message or f"The {self.name} setting is an http:// or https:// address.")
+        if self.type in (int, float) and ((self.minimum is not None and parsed < self.minimum)
+                                         or (self.maximum is not None and parsed > self.maximum)):
+            raise self._refuse()
+        if self.check is not None and not self.check(parsed):
+            raise self._refuse()
+        return parsed
+
+    def show(self, value: Any) -> str:
+        """``value`` as the channel form's text field holds it (JSON for an object)."""
+        if value is None:
+            return ""
+        return json.dumps(value, ensure_ascii=False, indent=1) if self.type is dict else str(value)
+
+
 class Adapter:
     """Base class of every provider's adapter."""
 
     provider: ClassVar[str] = ""
     kind: ClassVar[ChannelKind]
+    kinds: ClassVar[tuple[ChannelKind, ...]] = ()  # several kinds served by one class; default (kind,)
+    label: ClassVar[str] = ""  # what the channel form calls it
+    setting_fields: ClassVar[tuple[Setting, ...]] = ()
+    secret_fields: ClassVar[tuple[str, ...]] = ()
     supports_idempotency_key: ClassVar[bool] = False
+
+    @classmethod
+    def serves(cls) -> tuple[ChannelKind, ...]:
+        """The channel kinds this provider can be chosen for."""
+        return cls.kinds or ((cls.kind,) if hasattr(cls, "kind") else ())
+
+    @classmethod
+    def field(cls, name: str) -> Setting | None:
+        return next((f for f in cls.setting_fields if f.name == name), None)
+
+    @classmethod
+    def clean_settings(cls, raw: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+        """``raw`` settings (form text or JSON values) parsed into what is stored, and the errors,
+        keyed ``settings`` (unknown names) and ``settings.<name>``."""
+        errors: dict[str, str] = {}
+        names = [f.name for f in cls.setting_fields]
+        unknown = sorted(set(raw) - set(names))
+        if unknown:
+            errors["settings"] = (f"Unknown setting(s) {', '.join(unknown)} for {cls.provider}"
+                                  + (f": use {', '.join(names)}." if names else ": it has none."))
+        settings: dict[str, Any] = {}
+        for f in cls.setting_fields:
+            try:
+                value = f.parse(raw.get(f.name))
+            except ValueError as err:
+                errors[f"settings.{f.name}"] = str(err)
+                continue
+            if value is not None:
+                settings[f.name] = value
+            elif f.required:
+                errors[f"settings.{f.name}"] = f"Give the {f.name.replace('_', ' ')}."
+        return settings, errors
 
     def __init__(self, settings: Mapping[str, Any], secrets: Mapping[str, str], *, timeout: float = 10.0):
         self.settings = dict(settings)
@@ -118,6 +265,11 @@ def register(cls: type[Adapter]) -> type[Adapter]:
         raise TypeError(f"{cls.__name__} has no provider name")
     REGISTRY[cls.provider] = cls
     return cls
+
+
+def providers(kind: ChannelKind) -> dict[str, type[Adapter]]:
+    """The providers a channel of ``kind`` may use, in the order they registered (the first is the default)."""
+    return {name: cls for name, cls in REGISTRY.items() if kind in cls.serves()}
 
 
 def adapter_for(channel: ChannelConfig, secrets: Mapping[str, str], *, timeout: float = 10.0) -> Adapter:

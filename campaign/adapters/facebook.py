@@ -10,7 +10,7 @@ permission, duplicate post) are not.
 from __future__ import annotations
 
 from campaign.adapters._http import HttpAdapter, json_or_empty
-from campaign.adapters.base import AdapterError, Outcome, Outgoing, register
+from campaign.adapters.base import AdapterError, Outcome, Outgoing, Setting, register
 from campaign.models import ChannelKind
 
 __all__ = ["DEFAULT_GRAPH_URL", "FacebookPageAdapter"]
@@ -23,6 +23,10 @@ TRANSIENT_CODES = frozenset({1, 2, 4, 17, 32, 341, 368, 613})
 class FacebookPageAdapter(HttpAdapter):
     provider = "facebook"
     kind = ChannelKind.social
+    label = "Facebook page (Graph API)"
+    setting_fields = (Setting("page_id", required=True), Setting("graph_url", url=True, help=f"default {DEFAULT_GRAPH_URL}"),
+                      Setting("page_name"))
+    secret_fields = ("page_token",)
 
     def send(self, message: Outgoing) -> Outcome:
         page_id, token = self.settings.get("page_id", ""), self.secrets.get("page_token", "")

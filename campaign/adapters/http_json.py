@@ -18,6 +18,9 @@ Settings (``ChannelConfig.settings``):
     ``id``, ``message_id``, ``messageId``, ``sid``).
 ``concurrency``
     messages in flight at once in a batch (default 8, at most 64).
+``status_callback_url``
+    where the gateway should post receipts, ``{delivery_uid}`` filled in (default: Konbit's own
+    receipts webhook, from ``KONBIT_PUBLIC_URL`` and the ``callback_token`` secret).
 
 Secret ``auth_token``: sent as ``Authorization: Bearer <token>``.
 
@@ -39,7 +42,7 @@ from urllib.parse import urlsplit
 
 from campaign.models import ChannelKind
 
-from .base import Adapter, AdapterError, Outcome, Outgoing, Receipt, register
+from .base import Adapter, AdapterError, Outcome, Outgoing, Receipt, Setting, register
 
 __all__ = ["GenericHttpAdapter"]
 
@@ -91,7 +94,22 @@ def _dig(data: Any, path: str) -> Any:
 class GenericHttpAdapter(Adapter):
     provider = "generic_http"
     kind = ChannelKind.sms
+    label = "Generic HTTP JSON gateway"
     supports_idempotency_key = True
+    setting_fields = (
+        Setting("url", required=True, url=True, help="where messages are POSTed"),
+        Setting("sender", help="sender id or number, {sender} in the body"),
+        Setting("headers", dict, help='extra request headers, a JSON object: {"X-Account": "konbit"}',
+                check=lambda v: all(isinstance(x, (str, int, float)) and not isinstance(x, bool) for x in v.values()),
+                message='The headers setting must be a JSON object of header names and text values, '
+                        'e.g. {"X-Account": "konbit"}.'),
+        Setting("body_template", dict, help="the JSON body; strings may hold {to}, {text}, {sender}, {delivery_uid}, "
+                                            "{language}, {status_callback_url}"),
+        Setting("id_field", help="dotted path of the message id in the answer, e.g. data.id"),
+        Setting("concurrency", int, minimum=1, maximum=64, help="messages in flight at once (default 8)"),
+        Setting("status_callback_url", url=True, help="where the gateway posts receipts; {delivery_uid} filled in"),
+    )
+    secret_fields = ("auth_token", "callback_token")
 
     def __init__(self, settings: Mapping[str, Any], secrets: Mapping[str, str], *, timeout: float = 10.0):
         super().__init__(settings, secrets, timeout=timeout)

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from campaign.adapters._http import HttpAdapter, json_or_empty
-from campaign.adapters.base import AdapterError, Inbound, Outcome, Outgoing, register
+from campaign.adapters.base import AdapterError, Inbound, Outcome, Outgoing, Setting, register
 from campaign.models import ChannelKind
 
 __all__ = ["MAX_URNS", "RapidProAdapter"]
@@ -38,6 +38,9 @@ def _phone(urn: str) -> str:
 class RapidProAdapter(HttpAdapter):
     provider = "rapidpro"
     kind = ChannelKind.sms
+    label = "RapidPro / TextIt"
+    setting_fields = (Setting("base_url", required=True, url=True, help="e.g. https://textit.com"), Setting("channel_uuid"))
+    secret_fields = ("api_token", "callback_token")
 
     def _endpoint(self) -> str:
         if not self.settings.get("base_url") or not self.secrets.get("api_token"):

@@ -1,7 +1,8 @@
 """E-mail over SMTP (plain, STARTTLS or implicit TLS), with RFC 8058 one-click unsubscribe.
 
 Settings: ``host``, ``port``, ``security`` (``starttls``, the default; ``tls``; ``none``),
-``username``, ``sender``, ``reply_to``; secret: ``password``. Every message carries
+``username``, ``sender``, ``reply_to``, ``unsubscribe_url`` (the one-click unsubscribe link,
+``{delivery_uid}`` filled in, when ``KONBIT_PUBLIC_URL`` does not give Konbit's own); secret: ``password``. Every message carries
 ``List-Unsubscribe: <https link>, <mailto:...>`` and ``List-Unsubscribe-Post:
 List-Unsubscribe=One-Click``, and the link at the foot of its body. The ``Message-ID`` (made from
 the delivery uid, so a retried message keeps its id) is the gateway id.
@@ -20,10 +21,12 @@ from email.message import EmailMessage
 from email.utils import formataddr, formatdate
 from urllib.parse import quote
 
-from campaign.adapters.base import Adapter, AdapterError, Outcome, Outgoing, register
+from campaign.adapters.base import Adapter, AdapterError, Outcome, Outgoing, Setting, register
 from campaign.models import ChannelKind
 
-__all__ = ["SmtpAdapter"]
+__all__ = ["SECURITY", "SmtpAdapter"]
+
+SECURITY = ("starttls", "tls", "none")
 
 
 def _code_outcome(code: int, text: bytes | str, what: str) -> Outcome:
@@ -35,6 +38,15 @@ def _code_outcome(code: int, text: bytes | str, what: str) -> Outcome:
 class SmtpAdapter(Adapter):
     provider = "smtp"
     kind = ChannelKind.email
+    label = "SMTP server"
+    setting_fields = (
+        Setting("host", required=True), Setting("port", int, required=True, minimum=1, maximum=65535,
+                                                message="A port is a number from 1 to 65535."),
+        Setting("security", choices=SECURITY, help="starttls (default), tls or none"), Setting("username"),
+        Setting("sender", required=True), Setting("reply_to"),
+        Setting("unsubscribe_url", url=True, help="one-click unsubscribe link; {delivery_uid} filled in"),
+    )
+    secret_fields = ("password",)
     # The TLS context for STARTTLS and TLS; tests give one that trusts their own certificate.
     ssl_context: ssl.SSLContext | None = None
 

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 
 from campaign.adapters._http import HttpAdapter, json_or_empty
-from campaign.adapters.base import AdapterError, Inbound, Outcome, Outgoing, Receipt, register
+from campaign.adapters.base import AdapterError, Inbound, Outcome, Outgoing, Receipt, Setting, register
 from campaign.models import ChannelKind
 
 __all__ = ["PERMANENT_CODES", "TwilioAdapter", "twilio_signature"]
@@ -45,6 +45,10 @@ def twilio_signature(url: str, params: Mapping[str, str], auth_token: str) -> st
 class TwilioAdapter(HttpAdapter):
     provider = "twilio"
     kind = ChannelKind.sms
+    label = "Twilio-compatible Messages API"
+    setting_fields = (Setting("base_url", url=True, help=f"default {DEFAULT_BASE_URL}"),
+                      Setting("account_sid", required=True), Setting("sender", required=True, help="number or MG... service"))
+    secret_fields = ("auth_token", "callback_token")
 
     def _endpoint(self) -> str:
         sid = self.settings.get("account_sid", "")

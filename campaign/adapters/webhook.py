@@ -8,7 +8,7 @@ published post; its id is read from the JSON answer's ``id`` or ``post_id`` when
 from __future__ import annotations
 
 from campaign.adapters._http import HttpAdapter, json_or_empty
-from campaign.adapters.base import AdapterError, Outcome, Outgoing, register
+from campaign.adapters.base import AdapterError, Outcome, Outgoing, Setting, register
 from campaign.models import ChannelKind
 
 __all__ = ["WebhookAdapter"]
@@ -18,6 +18,9 @@ __all__ = ["WebhookAdapter"]
 class WebhookAdapter(HttpAdapter):
     provider = "webhook"
     kind = ChannelKind.social
+    label = "Generic webhook"
+    setting_fields = (Setting("url", required=True, url=True), Setting("page_name"))
+    secret_fields = ("token",)
     supports_idempotency_key = True
 
     def send(self, message: Outgoing) -> Outcome:

@@ -223,3 +223,45 @@ def test_serve_with_scheduler_sends_a_due_placement_and_stops_cleanly(engine, se
         assert _lease_holder(engine)  # it led, and gave the lead up on the way out
         with Session(engine) as s:
             assert s.get(SchedulerLease, "scheduler").expires_at.replace(tzinfo=timezone.utc) <= datetime.now(timezone.utc)
+
+
+# --- Status callbacks: the gateway posts them to a live app, or loses them -----------------------
+
+
+def _with_callbacks(session, personas, gw: Gateway, n: int):
+    from campaign.secrets import encrypt_secrets  # noqa: PLC0415
+
+    setup = sms_setup(session, personas, n=n, url=gw.url,
+                      secrets_encrypted=encrypt_secrets({"callback_token": "cb-token-1"}, secret_key=TEST_SECRET))
+    outbox.expand_occurrence(session=session, occurrence=due_occurrence(session, setup))
+    session.commit()
+    return setup
+
+
+def test_the_gateways_status_callbacks_reach_the_app_and_mark_the_messages_delivered(engine, session, personas, spawn,
+                                                                                      live_server):
+    n = 30
+    with Gateway() as gw:
+        gw.state.callbacks = "send"
+        _with_callbacks(session, personas, gw, n)
+        _finish(spawn("worker", "--batch", "10", "--until-idle", public_url=live_server))
+        _wait(lambda: {r.status for r in _log(engine)} == {DeliveryStatus.delivered}, 30, "every receipt")
+        rows = _log(engine)
+        assert len(rows) == n and all(r.delivered_at is not None for r in rows)
+        assert gw.state.requests == n and len(gw.state.per_recipient()) == n and gw.state.callbacks_lost == 0
+
+
+def test_lost_status_callbacks_leave_the_messages_sent_and_nothing_is_sent_again(engine, session, personas, spawn,
+                                                                                live_server):
+    n = 30
+    with Gateway() as gw:
+        gw.state.callbacks = "drop"
+        _with_callbacks(session, personas, gw, n)
+        _finish(spawn("worker", "--batch", "10", "--until-idle", public_url=live_server))
+        assert gw.state.callbacks_lost == n  # each message asked for a receipt, and none came
+        _agrees(_log(engine), gw, n)
+        time.sleep(2.5)  # past the workers' lease: a "sent" row must not look abandoned
+        _finish(spawn("worker", "--batch", "10", "--until-idle", public_url=live_server))
+        _agrees(_log(engine), gw, n)
+        assert gw.state.requests == n and gw.state.duplicates == 0
+        assert all(r.delivered_at is None and r.attempts == 1 for r in _log(engine))

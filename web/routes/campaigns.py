@@ -160,7 +160,7 @@ class ChannelPublic(BaseModel):
     name: str
     kind: ChannelKind
     provider: str
-    settings: dict[str, str]
+    settings: dict[str, Any] = Field(description="Per the provider's fields: text, numbers and JSON objects.")
     secrets: dict[str, str] = Field(description="Names of the saved secrets, masked: values are never returned.")
     regions: list[str]
     audience_size: int | None
@@ -847,7 +847,9 @@ def _channel_values(c: ChannelConfig | None, kind: str = "sms") -> dict[str, Any
         return {"name": "", "kind": kind, "provider": "", "settings": {}, "regions": [], "audience_size": "",
                 "rate_limit_per_minute": "", "quiet_start": "", "quiet_end": "", "send_days": list(range(7)),
                 "frequency_cap_per_week": "", "sms_segment_limit": "", "active": True}
-    return {**c.model_dump(), "kind": c.kind.value, "quiet_start": c.quiet_start.strftime("%H:%M") if c.quiet_start else "",
+    settings = {k: json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else str(v)
+                for k, v in (c.settings or {}).items()}  # as the form's text fields hold them
+    return {**c.model_dump(), "settings": settings, "kind": c.kind.value, "quiet_start": c.quiet_start.strftime("%H:%M") if c.quiet_start else "",
             "quiet_end": c.quiet_end.strftime("%H:%M") if c.quiet_end else "", "audience_size": c.audience_size or "",
             "rate_limit_per_minute": c.rate_limit_per_minute or "", "frequency_cap_per_week": c.frequency_cap_per_week or "",
             "sms_segment_limit": c.sms_segment_limit or ""}
