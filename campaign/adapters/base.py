@@ -82,6 +82,9 @@ class Adapter:
     provider: ClassVar[str] = ""
     kind: ClassVar[ChannelKind]
     supports_idempotency_key: ClassVar[bool] = False
+    #: Messages of one :meth:`send_batch` in flight at once (the worker sizes what it sends between
+    #: two lease renewals from it and the timeout).
+    concurrency: int = 1
 
     def __init__(self, settings: Mapping[str, Any], secrets: Mapping[str, str], *, timeout: float = 10.0):
         self.settings = dict(settings)
