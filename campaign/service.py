@@ -1059,6 +1059,11 @@ class CalendarEvent:
     message_id: int
 
 
+def _event_status(status: str, placement: Placement) -> str:
+    """A planned time of a paused placement shows as paused (the scheduler writes its row ahead)."""
+    return "paused" if status == "planned" and placement.status == PlacementStatus.paused else status
+
+
 def calendar_events(*, session: Session, start: date, end: date, campaign_id: int | None = None,
                     channel_id: int | None = None, segment: str | None = None, language: str | None = None,
                     message_id: int | None = None, limit: int = 5000) -> list[CalendarEvent]:
@@ -1089,8 +1094,7 @@ def calendar_events(*, session: Session, start: date, end: date, campaign_id: in
             if lo <= t.local_at <= hi:
                 events.append(CalendarEvent(campaign.id, placement.id, t.local_at, placement.name or message.title, channel.name,
                                             channel.kind.value, placement.language, codes,
-                                            statuses.get(t.local_at, "paused" if placement.status == PlacementStatus.paused
-                                                         else "planned"), message.id))
+                                            _event_status(statuses.get(t.local_at, "planned"), placement), message.id))
                 if len(events) >= limit:
                     break
     events.sort(key=lambda e: (e.local_at, e.placement_id))
