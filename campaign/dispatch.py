@@ -19,9 +19,16 @@ Each round:
 4. Send in chunks and record each chunk's outcomes at once with conditional updates (``WHERE
    claimed_by=me AND status='sending'``: a row reclaimed by another worker meanwhile is theirs).
    A retryable failure goes back to the queue after an exponential backoff with jitter; after
-   ``max_attempts`` it is ``failed`` with the last error. The lease is renewed between chunks.
-5. On SIGTERM (:meth:`Worker.stop`) the chunk in hand is finished and recorded, the rest of the
-   batch goes back to the queue untouched, and the worker exits.
+   ``max_attempts`` it is ``failed`` with the last error. The lease of the whole batch is
+   renewed within chunks too: a chunk is sent in slices of at most a quarter of the lease's worth
+   of timeouts (x the adapter's concurrency), and after each slice the lease is renewed once a
+   quarter of it has gone by, so a slow gateway (Twilio or Facebook, one message at a time)
+   cannot let a row this worker is still sending be reclaimed and sent again by another.
+   E-mail channels refuse to send (rows ``failed``, the reason names ``KONBIT_PUBLIC_URL``)
+   when neither the public address nor the channel's ``unsubscribe_url`` gives the unsubscribe
+   link: no e-mail goes out without List-Unsubscribe.
+5. On SIGTERM (:meth:`Worker.stop`) the chunk in hand is finished and recorded, every other row
+   of the batch, of every channel, goes back to the queue untouched, and the worker exits.
 """
 
 from __future__ import annotations
@@ -65,6 +72,8 @@ T = Delivery.__table__
 SENDING, QUEUED = DeliveryStatus.sending.value, DeliveryStatus.queued.value
 _RATE_LOCK = 727_001  # first key of the per-channel advisory lock (the second is the channel id)
 _CHANNEL_TTL = 10.0  # seconds a worker trusts its copy of the channels
+NO_UNSUBSCRIBE = ("not sent: an e-mail must carry an unsubscribe link and KONBIT_PUBLIC_URL is not set "
+                  "(set it, or the channel's unsubscribe_url setting)")
 
 
 @dataclass(frozen=True)
@@ -129,6 +138,7 @@ class Worker:
         self._channels: dict[int, _Channel] = {}
         self._variants: dict[int, ContentVariant] = {}
         self._last_reclaim = 0.0
+        self._renewed = 0.0  # when the lease of the batch in hand was last renewed (monotonic)
         self.sent = 0  # counters, for logs and the benchmark
         self.failed = 0
 
@@ -209,6 +219,11 @@ class Worker:
             entry.callback_token = secrets.get("callback_token", "")
         except (AdapterError, SecretsError) as err:
             entry.error = str(err)
+        if (row.kind == ChannelKind.email and not entry.error and not self.config.public_url
+                and not str((row.settings or {}).get("unsubscribe_url") or "")):
+            # An e-mail without List-Unsubscribe and its link must not go out quietly.
+            entry.error = NO_UNSUBSCRIBE
+            log.error("channel %s (%s): %s", row.id, row.name, NO_UNSUBSCRIBE)
         self._channels[channel_id] = entry
         return entry
 
@@ -348,7 +363,7 @@ class Worker:
             opted = {(c, k.value if hasattr(k, "value") else k) for c, k in session.execute(
                 select(ContactOptOut.contact_id, ContactOptOut.channel_kind).where(ContactOptOut.contact_id.in_(contact_ids)))}
         by_channel: dict[int, list[Delivery]] = defaultdict(list)
-        renew_at = clock.monotonic() + self.config.lease_seconds / 2  # claimed just now
+        self._renewed = clock.monotonic()  # claimed just now
         for d in deliveries:
             channel = self._channel(session, d.channel_id)
             kind = channel.row.kind
@@ -368,16 +383,16 @@ class Worker:
                 by_channel[d.channel_id].append(d)
         self._finish(session, done)
         session.commit()
-        for channel_id, rows in by_channel.items():
+        pending = list(by_channel.items())
+        for index, (channel_id, rows) in enumerate(pending):
             channel = self._channels[channel_id]
             for start in range(0, len(rows), self.config.chunk):
                 if self.stopping:
-                    self._release(session, [d.id for d in rows[start:]])
+                    # Every claimed row not sent yet goes back: this channel's and the other channels'.
+                    left = [d.id for d in rows[start:]] + [d.id for _, later in pending[index + 1:] for d in later]
+                    self._release(session, left)
                     return
-                self._send_chunk(session, channel, rows[start:start + self.config.chunk], contacts)
-                if clock.monotonic() > renew_at:
-                    self._renew(session, ids)
-                    renew_at = clock.monotonic() + self.config.lease_seconds / 2
+                self._send_chunk(session, channel, rows[start:start + self.config.chunk], contacts, ids)
 
     def _allowed_at(self, channel: ChannelConfig, campaign: Campaign, now: datetime) -> datetime | None:
         """None when the channel may send now; otherwise when it may (UTC)."""
@@ -412,7 +427,31 @@ class Worker:
                         unsubscribe_url=unsubscribe.replace("{delivery_uid}", d.uid),
                         status_callback_url=callback.replace("{delivery_uid}", d.uid))
 
-    def _send_chunk(self, session: Session, channel: _Channel, rows: list[Delivery], contacts: dict[int, Contact]) -> None:
+    def _slice(self, channel: _Channel) -> int:
+        """Messages sent between two chances to renew the lease: at most a quarter of the lease's
+        worth of timeouts, so a slow gateway cannot outlast the lease while its worker is alive."""
+        rounds = max(1, int(self.config.lease_seconds / (4 * max(self.config.timeout_seconds, 0.001))))
+        return rounds * max(1, int(getattr(channel.adapter, "concurrency", 1) or 1))
+
+    def _keep_lease(self, session: Session, ids: list[int]) -> None:
+        """Renew the lease of the batch once a quarter of it has gone by since the last renewal."""
+        if clock.monotonic() - self._renewed >= self.config.lease_seconds / 4:
+            self._renew(session, ids)
+            self._renewed = clock.monotonic()
+
+    def _send(self, channel: _Channel, messages: list[Outgoing]) -> list[Outcome]:
+        try:
+            return channel.adapter.send_batch(messages) if messages else []
+        except AdapterError as err:
+            return [Outcome(ok=False, error=str(err), retryable=False)] * len(messages)
+        except Exception as err:  # noqa: BLE001 - one broken adapter must not stop the worker
+            log.exception("adapter %s raised", channel.row.provider)
+            return [Outcome(ok=False, error=f"adapter error: {type(err).__name__}")] * len(messages)
+
+    def _send_chunk(self, session: Session, channel: _Channel, rows: list[Delivery], contacts: dict[int, Contact],
+                    claimed: list[int] | None = None) -> None:
+        """Send ``rows`` and record them at once; between slices the lease of ``claimed`` (the
+        whole batch) is renewed, so no other worker reclaims a row this one is still sending."""
         messages, sendable, done = [], [], []
         now = utcnow()
         for d in rows:
@@ -426,14 +465,12 @@ class Worker:
                 continue
             messages.append(self._outgoing(channel.row, d, contact, variant, channel.callback_token))
             sendable.append(d)
-        outcomes: list[Outcome]
-        try:
-            outcomes = channel.adapter.send_batch(messages) if messages else []
-        except AdapterError as err:
-            outcomes = [Outcome(ok=False, error=str(err), retryable=False)] * len(messages)
-        except Exception as err:  # noqa: BLE001 - one broken adapter must not stop the worker
-            log.exception("adapter %s raised", channel.row.provider)
-            outcomes = [Outcome(ok=False, error=f"adapter error: {type(err).__name__}")] * len(messages)
+        outcomes: list[Outcome] = []
+        step = self._slice(channel)
+        for start in range(0, len(messages), step):
+            outcomes += self._send(channel, messages[start:start + step])
+            if claimed:
+                self._keep_lease(session, claimed)
         now = utcnow()
         for d, outcome in zip(sendable, outcomes, strict=True):
             if outcome.ok:

@@ -11,10 +11,13 @@ Each tick of the leader (:func:`tick`):
 1. Queued rows of paused or finished campaigns and of paused or cancelled placements are
    skipped with the reason: a pause stops future sends at once. Resuming does not replay them
    (:func:`campaign.outbox.replay_skipped` does, when asked).
-2. Active campaigns' active placements are materialised up to a day ahead
-   (:func:`campaign.schedule.materialise`, idempotent).
+2. The placements of active and paused campaigns, active or paused, are materialised up to a
+   day ahead (:func:`campaign.schedule.materialise`, idempotent): what falls due during a pause,
+   however long, is a row when its time comes.
 3. Every planned occurrence now due is decided, oldest first, each in its own transaction:
-   its campaign or placement not active -> ``skipped`` ("campaign paused at its time");
+   its campaign or placement not active -> ``skipped`` ("campaign paused at its time"), never
+   sent on resume (resuming with ``replay`` sends it, see
+   :func:`campaign.service.set_campaign_status`);
    due within the last two ticks -> expanded; missed (the scheduler was down) but within the
    grace period -> expanded and marked ``late`` with how late; beyond it -> ``skipped`` with
    the reason. Nothing due is dropped silently. Expanding twice writes nothing twice, so a
@@ -197,10 +200,12 @@ def tick(*, engine: Engine, now: datetime | None = None, grace_seconds: float = 
     with Session(engine, expire_on_commit=False) as session:
         report.paused_rows = _skip_paused(session, now)
         session.commit()
-        active = session.exec(select(Placement, Campaign).join(Campaign, Campaign.id == Placement.campaign_id)
-                              .where(Campaign.status == CampaignStatus.active,
-                                     Placement.status == PlacementStatus.active)).all()
-        for placement, campaign in active:
+        # Paused ones too: what falls due while paused must be a row to be recorded as skipped at its
+        # time, not written (and sent late) when the pause ends.
+        live = session.exec(select(Placement, Campaign).join(Campaign, Campaign.id == Placement.campaign_id)
+                            .where(Campaign.status.in_([CampaignStatus.active, CampaignStatus.paused]),
+                                   Placement.status.in_([PlacementStatus.active, PlacementStatus.paused]))).all()
+        for placement, campaign in live:
             last = materialised.get(placement.id)
             if last is not None and last[1] == placement.updated_at and now - last[0] < REMATERIALISE:
                 continue

@@ -24,11 +24,11 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, update
+from sqlalchemy import exists, func, or_, update
 from sqlmodel import Session, select
 
 from content.models import ContentVariant
@@ -40,10 +40,16 @@ from .models import (
     Campaign, ChannelConfig, ChannelKind, Contact, Delivery, DeliveryStatus, Occurrence, OccurrenceStatus, Placement,
     Timing, TrainingAttendance,
 )
-from .schedule import relative_anchor
+from .schedule import materialise, relative_anchor
 from .service import fallback_language, placement_segments
 
-__all__ = ["ExpandResult", "expand_occurrence", "fill", "replay_skipped", "skip_queued", "variants_by_language"]
+__all__ = ["PAUSE_REASONS", "ExpandResult", "expand_occurrence", "fill", "replay_skipped", "skip_queued",
+           "skip_while_paused", "variants_by_language"]
+
+#: How a pause's skips begin (rows: "campaign paused"; occurrences: "campaign paused at its time"):
+#: what :func:`replay_skipped` puts back by default.
+PAUSE_REASONS = ("campaign paused", "placement paused")
+_SENT_BY_WORKER = (ChannelKind.sms, ChannelKind.email, ChannelKind.social)
 
 _CHUNK = 5000
 _VARIABLE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)?)\}")
@@ -273,23 +279,72 @@ def _relative_contacts(session: Session, campaign: Campaign, placement: Placemen
     return out
 
 
-def replay_skipped(*, session: Session, placement_id: int, reason_prefix: str = "paused",
-                   now: datetime | None = None) -> int:
-    """Put back in the queue the rows of ``placement_id`` skipped for a reason starting with
-    ``reason_prefix`` (a pause, by default): resuming does not replay them, this does, when asked.
+def replay_skipped(*, session: Session, placement_id: int, reason_prefix: str | tuple[str, ...] = PAUSE_REASONS,
+                   since: datetime | None = None, now: datetime | None = None) -> int:
+    """Send now what a pause of ``placement_id`` skipped: resuming does not, this does, when asked.
 
-    Only rows the worker sends (SMS, e-mail, posts) are replayed; they are sent as soon as a
-    worker claims them, with today's opt-outs and caps checked again. Returns how many.
+    Two kinds of skip come back: delivery rows skipped for a reason starting with one of
+    ``reason_prefix`` (``"campaign paused"`` or ``"placement paused"`` by default), queued again
+    due now; and occurrences skipped for such a reason before they had any row (they fell due
+    while paused), expanded now and marked ``late`` ("replayed on resuming"). ``since`` (the
+    moment of the pause) limits both to this pause: rows skipped since then, occurrences due
+    since then. Only what the worker sends (SMS, e-mail, posts) is replayed (an airing or a
+    session whose time has passed is not), and it is sent with today's opt-outs, caps and quiet
+    hours checked again. Returns how many rows were queued.
     """
     now = now or utcnow()
+    prefixes = (reason_prefix,) if isinstance(reason_prefix, str) else tuple(reason_prefix)
     table = Delivery.__table__
+    where = [table.c.placement_id == placement_id, table.c.status == DeliveryStatus.skipped.value,
+             or_(*[table.c.reason.like(f"{prefix}%") for prefix in prefixes]), table.c.variant_id.is_not(None)]
+    if since is not None:
+        where.append(table.c.updated_at >= since)
     result = session.execute(
-        update(table)
-        .where(table.c.placement_id == placement_id, table.c.status == DeliveryStatus.skipped.value,
-               table.c.reason.like(f"{reason_prefix}%"), table.c.variant_id.is_not(None))
+        update(table).where(*where)
         .values(status=DeliveryStatus.queued.value, reason="", next_attempt_at=now, attempts=0, claimed_by="",
                 lease_until=None, updated_at=now))
-    return result.rowcount or 0
+    queued = result.rowcount or 0
+    placement = session.get(Placement, placement_id)
+    channel = session.get(ChannelConfig, placement.channel_id) if placement is not None else None
+    if channel is None or channel.kind not in _SENT_BY_WORKER:
+        return queued
+    query = (select(Occurrence).where(
+        Occurrence.placement_id == placement_id, Occurrence.status == OccurrenceStatus.skipped,
+        or_(*[Occurrence.reason.like(f"{prefix}%") for prefix in prefixes]),
+        ~exists().where(Delivery.occurrence_id == Occurrence.id)).order_by(Occurrence.due_at))
+    if since is not None:
+        query = query.where(Occurrence.due_at >= since)
+    for occurrence in session.exec(query).all():
+        due = occurrence.due_at if occurrence.due_at.tzinfo else occurrence.due_at.replace(tzinfo=timezone.utc)
+        occurrence.status = OccurrenceStatus.planned
+        expanded = expand_occurrence(session=session, occurrence=occurrence, now=now, status=OccurrenceStatus.late,
+                                     reason=f"replayed on resuming: due {due:%Y-%m-%d %H:%M} UTC while paused")
+        queued += expanded.created - expanded.skipped
+    return queued
+
+
+def skip_while_paused(*, session: Session, campaign: Campaign, placement: Placement, since: datetime | None,
+                      now: datetime, reason: str) -> int:
+    """Record as ``skipped`` (with ``reason``) the occurrences of ``placement`` that fell due while
+    it was paused, from ``since`` (all before ``now`` when unknown) to ``now``; how many.
+
+    The scheduler does this at each occurrence's time while it runs; a resume does it too, in its
+    own transaction, so the occurrences of a pause the scheduler did not see (it was down, or had
+    not written them yet) are not expanded and sent late once the placement is active again.
+    """
+    materialise(session=session, campaign=campaign, placement=placement, window_start=since,
+                window_end=now + timedelta(microseconds=1))
+    query = select(Occurrence).where(Occurrence.placement_id == placement.id,
+                                     Occurrence.status == OccurrenceStatus.planned, Occurrence.due_at <= now)
+    if since is not None:
+        query = query.where(Occurrence.due_at >= since)
+    n = 0
+    for occurrence in session.exec(query).all():
+        occurrence.status, occurrence.reason = OccurrenceStatus.skipped, reason[:300]
+        session.add(occurrence)
+        n += 1
+    session.flush()
+    return n
 
 
 def skip_queued(*, session: Session, reason: str, campaign_ids: Mapping[int, str] | None = None,

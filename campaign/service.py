@@ -11,7 +11,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -179,11 +179,14 @@ STATUS_ACTIONS: Mapping[str, tuple[frozenset[CampaignStatus], CampaignStatus, st
 
 
 def set_campaign_status(*, session: Session, campaign: Campaign, action: str, actor: User | None, ip: str = "",
-                        now: datetime | None = None) -> Campaign:
+                        now: datetime | None = None, replay: bool = False) -> Campaign:
     """Activate, pause, resume or finish. Activation checks every placement first.
 
-    Resuming does not replay what the pause skipped: occurrences due while paused are recorded
-    as skipped by the scheduler, with the reason.
+    Pausing stops future sends at once. Resuming does not replay what the pause skipped: the
+    occurrences that fell due while paused are recorded as skipped ("campaign paused at its
+    time"; the scheduler does it at their time, the resume makes sure of it) and so are the rows
+    still queued. ``replay=True`` (resume only) sends now what this pause skipped, see
+    :func:`_replay`.
     """
     from web.accounts.permissions import allowed  # noqa: PLC0415
 
@@ -210,15 +213,62 @@ def set_campaign_status(*, session: Session, campaign: Campaign, action: str, ac
         if problems:
             raise PlanError(problems)
         campaign.activated_at, campaign.activated_by_id = now or utcnow(), actor.id if actor else None
+    when = now or utcnow()
+    details: dict[str, Any] = {}
+    if action == "pause":
+        details["at"] = when.isoformat()  # when the pause began: what a resume skips and may replay
+    replayed = None
+    if action == "resume":
+        from . import outbox  # noqa: PLC0415 - the outbox imports this module
+
+        since = _campaign_paused_since(session, campaign)
+        active = [p for p in _placements(session, campaign.id) if p.status == PlacementStatus.active]
+        outbox.skip_queued(session=session, reason="campaign paused", campaign_ids={campaign.id: "campaign paused"},
+                           now=when)
+        for p in active:
+            outbox.skip_while_paused(session=session, campaign=campaign, placement=p, since=since, now=when,
+                                     reason="campaign paused at its time")
+        if replay:
+            replayed = sum(_replay(session, campaign, p, since, when) for p in active)
+            details["replayed"] = replayed
     old = campaign.status
     campaign.status = target
-    campaign.updated_at = now or utcnow()
+    campaign.updated_at = when
     session.add(campaign)
     session.flush()
     record_audit(session=session, actor=actor, action=f"campaign.{action}", entity_type="campaign",
-                 entity_id=campaign.id, summary=f"{_past(action).capitalize()} campaign {campaign.name}",
-                 details={"from": old.value, "to": target.value}, ip=ip)
+                 entity_id=campaign.id, summary=f"{_past(action).capitalize()} campaign {campaign.name}"
+                 + (f", {replayed} skipped message(s) queued again" if replayed is not None else ""),
+                 details={"from": old.value, "to": target.value, **details}, ip=ip)
     return campaign
+
+
+def _campaign_paused_since(session: Session, campaign: Campaign) -> datetime | None:
+    """When the campaign's current pause began (its last ``campaign.pause`` audit event), if known."""
+    from web.accounts.models import AuditEvent  # noqa: PLC0415
+
+    event = session.exec(select(AuditEvent).where(AuditEvent.entity_type == "campaign",
+                                                  AuditEvent.entity_id == str(campaign.id),
+                                                  AuditEvent.action == "campaign.pause")
+                         .order_by(col(AuditEvent.id).desc()).limit(1)).first()
+    if event is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(str((event.details or {}).get("at") or ""))
+    except ValueError:
+        moment = event.at
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _replay(session: Session, campaign: Campaign, placement: Placement, since: datetime | None, now: datetime) -> int:
+    """Resume with replay: what the pause skipped is sent now (:func:`campaign.outbox.replay_skipped`),
+    however long ago it fell due, unless the campaign's dates are over (nothing is sent after its
+    last day) or the campaign is not active (a placement resumed inside a paused campaign)."""
+    from . import outbox  # noqa: PLC0415
+
+    if now.astimezone(ZoneInfo(campaign.timezone)).date() > campaign.end_date:
+        return 0
+    return outbox.replay_skipped(session=session, placement_id=placement.id, since=since, now=now)
 
 
 def _past(action: str) -> str:
@@ -831,16 +881,35 @@ def update_placement(*, session: Session, campaign: Campaign, placement: Placeme
 
 
 def set_placement_status(*, session: Session, placement: Placement, status: PlacementStatus, actor: User | None,
-                         ip: str = "") -> Placement:
-    """Pause (future sends stop at once), resume (what was skipped is not replayed) or cancel."""
+                         ip: str = "", now: datetime | None = None, replay: bool = False) -> Placement:
+    """Pause (future sends stop at once), resume or cancel.
+
+    Resuming does not replay what was skipped while paused (since ``paused_at``): occurrences
+    that fell due are recorded as skipped ("placement paused at its time"), queued rows too.
+    ``replay=True`` sends them now, when the campaign is active and its dates are not over.
+    """
     if placement.status == PlacementStatus.cancelled:
         raise PlanConflict("A cancelled placement stays cancelled: plan a new one.")
     if placement.status == status:
         return placement
+    when = now or utcnow()
     old = placement.status
+    replayed = None
+    if old == PlacementStatus.paused and status == PlacementStatus.active:
+        from . import outbox  # noqa: PLC0415 - the outbox imports this module
+
+        campaign = session.get(Campaign, placement.campaign_id)
+        since = placement.paused_at
+        since = since.replace(tzinfo=timezone.utc) if since is not None and since.tzinfo is None else since
+        outbox.skip_queued(session=session, reason="placement paused", placement_ids={placement.id: "placement paused"},
+                           now=when)
+        outbox.skip_while_paused(session=session, campaign=campaign, placement=placement, since=since, now=when,
+                                 reason="placement paused at its time")
+        if replay and campaign.status == CampaignStatus.active:
+            replayed = _replay(session, campaign, placement, since, when)
     placement.status = status
-    placement.paused_at = utcnow() if status == PlacementStatus.paused else None
-    placement.updated_at = utcnow()
+    placement.paused_at = when if status == PlacementStatus.paused else None
+    placement.updated_at = when
     session.add(placement)
     if status == PlacementStatus.cancelled:
         for occ in session.exec(select(Occurrence).where(Occurrence.placement_id == placement.id,
@@ -849,8 +918,9 @@ def set_placement_status(*, session: Session, placement: Placement, status: Plac
             session.add(occ)
     session.flush()
     record_audit(session=session, actor=actor, action=f"placement.{status.value}", entity_type="campaign_placement",
-                 entity_id=placement.id, summary=f"Placement {placement.name or placement.id}: {old.value} -> {status.value}",
-                 ip=ip)
+                 entity_id=placement.id, summary=f"Placement {placement.name or placement.id}: {old.value} -> {status.value}"
+                 + (f", {replayed} skipped message(s) queued again" if replayed is not None else ""),
+                 details={"replayed": replayed} if replayed is not None else None, ip=ip)
     return placement
 
 
@@ -993,6 +1063,11 @@ class CalendarEvent:
     message_id: int
 
 
+def _event_status(status: str, placement: Placement) -> str:
+    """A planned time of a paused placement shows as paused (the scheduler writes its row ahead)."""
+    return "paused" if status == "planned" and placement.status == PlacementStatus.paused else status
+
+
 def calendar_events(*, session: Session, start: date, end: date, campaign_id: int | None = None,
                     channel_id: int | None = None, segment: str | None = None, language: str | None = None,
                     message_id: int | None = None, limit: int = 5000) -> list[CalendarEvent]:
@@ -1027,8 +1102,7 @@ def calendar_events(*, session: Session, start: date, end: date, campaign_id: in
             if lo <= t.local_at <= hi:
                 events.append(CalendarEvent(campaign.id, placement.id, t.local_at, placement.name or message.title, channel.name,
                                             channel.kind.value, ", ".join(languages), codes,
-                                            statuses.get(t.local_at, "paused" if placement.status == PlacementStatus.paused
-                                                         else "planned"), message.id))
+                                            _event_status(statuses.get(t.local_at, "planned"), placement), message.id))
                 if len(events) >= limit:
                     break
     events.sort(key=lambda e: (e.local_at, e.placement_id))

@@ -117,3 +117,46 @@ def plan(
                 typer.echo(f"{e.local_at:%a %Y-%m-%d %H:%M}\t{e.channel}\t{e.language or '-'}\t{e.title}\t{','.join(e.segments)}")
         if not as_json:
             typer.echo(f"{len(events)} item(s) from {first} for {days} day(s), times in {campaign.timezone}.")
+
+
+@campaigns_app.command("resume")
+def resume(
+    campaign_id: int = typer.Argument(..., help="The campaign's id (konbit campaigns list)."),
+    placement: int = typer.Option(0, "--placement", help="Resume only this paused placement of the campaign."),
+    replay: bool = typer.Option(False, "--replay", help="Send now what the pause skipped (default: it stays skipped)."),
+) -> None:
+    """Resume a paused campaign (or one of its placements). What fell due while paused stays
+    skipped unless --replay: then it is sent now, opt-outs, caps and quiet hours checked again."""
+    from sqlmodel import Session  # noqa: PLC0415
+
+    from campaign import service as svc  # noqa: PLC0415
+    from campaign.models import Campaign, Placement, PlacementStatus  # noqa: PLC0415
+
+    from .cli import _checked_engine  # noqa: PLC0415
+
+    with Session(_checked_engine(), expire_on_commit=False) as session:
+        campaign = session.get(Campaign, campaign_id) if 0 < campaign_id < 2**31 else None
+        if campaign is None:
+            typer.echo(f"There is no campaign {campaign_id}.", err=True)
+            raise typer.Exit(1)
+        row = session.get(Placement, placement) if 0 < placement < 2**31 else None
+        if placement and (row is None or row.campaign_id != campaign.id):
+            typer.echo(f"Campaign {campaign.id} has no placement {placement}.", err=True)
+            raise typer.Exit(1)
+        try:
+            if row is not None:
+                if row.status != PlacementStatus.paused:
+                    typer.echo(f"Placement {row.id} is {row.status.value}, not paused.", err=True)
+                    raise typer.Exit(1)
+                svc.set_placement_status(session=session, placement=row, status=PlacementStatus.active, actor=None,
+                                         ip="cli", replay=replay)
+            else:
+                svc.set_campaign_status(session=session, campaign=campaign, action="resume", actor=None, ip="cli",
+                                        replay=replay)
+        except svc.PlanError as err:
+            session.rollback()
+            typer.echo(f"Not done: {err.message}", err=True)
+            raise typer.Exit(1) from None
+        session.commit()
+    what = f"Placement {row.id}" if row is not None else f"Campaign {campaign.id}"
+    typer.echo(f"{what} resumed; " + ("what the pause skipped is sent now." if replay else "what the pause skipped stays skipped."))

@@ -197,6 +197,9 @@ class Adapter:
     setting_fields: ClassVar[tuple[Setting, ...]] = ()
     secret_fields: ClassVar[tuple[str, ...]] = ()
     supports_idempotency_key: ClassVar[bool] = False
+    #: Messages of one :meth:`send_batch` in flight at once (the worker sizes what it sends between
+    #: two lease renewals from it and the timeout).
+    concurrency: int = 1
 
     @classmethod
     def serves(cls) -> tuple[ChannelKind, ...]:

@@ -217,6 +217,10 @@ class GenericHttpAdapter(Adapter):
         error = self._scrub(f"the gateway answered {status}: {' '.join(text.split())}"[:300])
         return Outcome(ok=False, error=error, retryable=status >= 500 or status in _RETRYABLE)
 
+    @property
+    def concurrency(self) -> int:  # type: ignore[override]
+        return self._concurrency
+
     def send_batch(self, messages: Sequence[Outgoing]) -> list[Outcome]:
         if len(messages) <= 1 or self._concurrency == 1:
             return [self.send(m) for m in messages]

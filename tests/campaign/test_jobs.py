@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 from sqlmodel import Session, func, select
 
-from campaign import jobs
+from campaign import jobs, outbox
+from campaign import service as svc
 from campaign.models import (
     Campaign, CampaignStatus, Delivery, DeliveryStatus, Occurrence, OccurrenceStatus, Placement, PlacementStatus,
-    SchedulerLease,
+    SchedulerLease, Timing,
 )
 from tests.campaign.outbox_factories import sms_setup
 
@@ -95,7 +97,9 @@ def test_a_paused_placement_sends_nothing_new(engine, session, personas):
     session.add(placement)
     session.commit()
     jobs.tick(engine=engine, now=now)
-    assert _deliveries(engine) == 0  # a paused placement is not even materialised
+    assert _deliveries(engine) == 0  # its occurrence is recorded as skipped, not expanded
+    [occ] = _occurrences(engine)
+    assert (occ.status, occ.reason) == (OccurrenceStatus.skipped, "placement paused at its time")
 
 
 def test_only_one_leader_and_a_standby_takes_over_when_the_lease_lapses(engine):
@@ -122,3 +126,99 @@ def test_only_one_leader_and_a_standby_takes_over_when_the_lease_lapses(engine):
     finally:
         first.release()
         second.release()
+
+
+def _every_six_hours(session, personas, now, n=2):
+    """A placement every 6 h since 4 days ago; one of its times fell an hour ago, the next in 5 h."""
+    first = (now - timedelta(days=4, hours=1)).replace(tzinfo=None)
+    setup = sms_setup(session, personas, n=n, url="http://127.0.0.1:9/send", starts_local=first,
+                      timing=Timing.recurring)
+    campaign = session.get(Campaign, setup.campaign.id)
+    campaign.start_date = first.date() - timedelta(days=1)
+    placement = session.get(Placement, setup.placement.id)
+    placement.rrule = "FREQ=HOURLY;INTERVAL=6"
+    session.add_all([campaign, placement])
+    session.commit()
+    return setup
+
+
+def _by_status(engine):
+    return Counter(o.status for o in _occurrences(engine))
+
+
+def test_a_pause_longer_than_a_day_records_what_fell_due_as_paused_and_resume_sends_none_of_it(engine, session, personas):
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    setup = _every_six_hours(session, personas, now)
+    start = now - timedelta(days=4, hours=1)
+    assert jobs.tick(engine=engine, now=start + timedelta(minutes=1)).deliveries == 2
+    paused_at = start + timedelta(hours=2)
+    campaign = session.get(Campaign, setup.campaign.id)
+    svc.set_campaign_status(session=session, campaign=campaign, action="pause", actor=None, now=paused_at)
+    session.commit()
+    for day in (1, 2, 3):  # the scheduler runs through the pause
+        jobs.tick(engine=engine, now=paused_at + timedelta(days=day))
+    svc.set_campaign_status(session=session, campaign=campaign, action="resume", actor=None,
+                            now=now - timedelta(minutes=30))
+    session.commit()
+    report = jobs.tick(engine=engine, now=now)
+    assert (report.expanded, report.late, report.deliveries) == (0, 0, 0)
+    assert _deliveries(engine) == 2  # only the first occurrence's, before the pause
+    paused = [o for o in _occurrences(engine) if o.status == OccurrenceStatus.skipped]
+    assert len(paused) == 16  # every 6 h from the pause to an hour ago, the one an hour ago included
+    assert {o.reason for o in paused} == {"campaign paused at its time"}
+    assert _by_status(engine)[OccurrenceStatus.planned] >= 1  # in 5 h: it will be sent
+
+
+def test_a_placement_resumed_after_a_pause_the_scheduler_never_saw_replays_nothing(engine, session, personas):
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    setup = _every_six_hours(session, personas, now)
+    start = now - timedelta(days=4, hours=1)
+    jobs.tick(engine=engine, now=start + timedelta(minutes=1))
+    placement = session.get(Placement, setup.placement.id)
+    svc.set_placement_status(session=session, placement=placement, status=PlacementStatus.paused, actor=None,
+                             now=start + timedelta(hours=2))
+    session.commit()
+    # The scheduler was down for the whole pause; the placement is resumed, then it comes back.
+    svc.set_placement_status(session=session, placement=placement, status=PlacementStatus.active, actor=None,
+                             now=now - timedelta(minutes=30))
+    session.commit()
+    report = jobs.tick(engine=engine, now=now)
+    assert (report.late, report.deliveries) == (0, 0)
+    skipped = [o for o in _occurrences(engine) if o.status == OccurrenceStatus.skipped]
+    assert len(skipped) == 16 and {o.reason for o in skipped} == {"placement paused at its time"}
+    assert not any("missed" in o.reason for o in _occurrences(engine))
+    with Session(engine) as s:
+        assert s.get(Placement, setup.placement.id).paused_at is None
+
+
+def test_resuming_with_replay_sends_now_what_the_pause_skipped(engine, session, personas):
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    setup = _every_six_hours(session, personas, now)
+    start = now - timedelta(days=4, hours=1)
+    jobs.tick(engine=engine, now=start + timedelta(minutes=1))  # 2 rows queued, not sent yet
+    paused_at = start + timedelta(hours=2)
+    campaign = session.get(Campaign, setup.campaign.id)
+    svc.set_campaign_status(session=session, campaign=campaign, action="pause", actor=None, now=paused_at)
+    session.commit()
+    jobs.tick(engine=engine, now=paused_at + timedelta(days=1))  # the queued rows are skipped, "campaign paused"
+    svc.set_campaign_status(session=session, campaign=campaign, action="resume", actor=None, now=now, replay=True)
+    session.commit()
+    with Session(engine) as s:
+        rows = s.exec(select(Delivery)).all()
+        assert {r.status for r in rows} == {DeliveryStatus.queued} and len(rows) == 2 * 17
+        late = s.exec(select(Occurrence).where(Occurrence.status == OccurrenceStatus.late)).all()
+        replayed = [o for o in late if o.reason.startswith("replayed on resuming: due ")]
+        assert len(replayed) == 16 and len(late) == 17  # and the first, expanded a minute late before the pause
+    report = jobs.tick(engine=engine, now=now + timedelta(seconds=15))
+    assert report.deliveries == 0 and _deliveries(engine) == 2 * 17  # nothing twice
+
+
+def test_replay_skipped_takes_back_both_pause_reasons_by_default(engine, session, personas):
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    setup = sms_setup(session, personas, n=3, url="http://127.0.0.1:9/send",
+                      starts_local=(now - timedelta(seconds=5)).replace(tzinfo=None))
+    jobs.tick(engine=engine, now=now)
+    assert outbox.skip_queued(session=session, reason="paused", placement_ids={setup.placement.id: "placement paused"},
+                              now=now) == 3
+    session.commit()
+    assert outbox.replay_skipped(session=session, placement_id=setup.placement.id, now=now) == 3

@@ -188,3 +188,40 @@ def test_rule_segment_count_updates_live(client, engine, personas):
     assert "ouest_judiciary" in listing and "region is ouest and profession is one of judge, prosecutor" in listing
     bad = client.post("/campaigns/segments/new", data={**form, "code": "x", "name": "", "rule_0_op": "like"})
     assert bad.status_code == 422
+
+
+def _pause_skipped_rows(engine):
+    from campaign.models import Delivery  # noqa: PLC0415
+
+    with Session(engine) as s:
+        return [(r.status.value, r.reason) for r in s.exec(select(Delivery).order_by(Delivery.id))]
+
+
+def test_resume_with_replay_from_the_page_and_the_api_sends_what_the_pause_skipped(client, engine, personas):
+    from datetime import datetime, timedelta, timezone  # noqa: PLC0415
+
+    from campaign import jobs  # noqa: PLC0415
+    from tests.campaign.outbox_factories import sms_setup  # noqa: PLC0415
+
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    with Session(engine, expire_on_commit=False) as s:
+        setup = sms_setup(s, personas, n=2, url="http://127.0.0.1:9/send",
+                          starts_local=(now - timedelta(seconds=5)).replace(tzinfo=None))
+    jobs.tick(engine=engine)
+    cid, pid = setup.campaign.id, setup.placement.id
+    csrf = login(client, "carla")
+    client.post(f"/campaigns/{cid}/placements/{pid}/status/paused", data={"csrf_token": csrf})
+    jobs.tick(engine=engine)
+    assert _pause_skipped_rows(engine) == [("skipped", "placement paused")] * 2
+    assert 'name="replay"' in client.get(f"/campaigns/{cid}/placements/{pid}").text
+    r = client.post(f"/campaigns/{cid}/placements/{pid}/status/active", data={"csrf_token": csrf, "replay": "1"})
+    assert r.status_code == 303
+    assert _pause_skipped_rows(engine) == [("queued", "")] * 2
+    # The API: a pause, then a resume without replay leaves the skips; with replay=true, not.
+    staff, lead = bearer(client, "carla"), bearer(client, "leo")
+    assert client.post(f"/api/v1/campaigns/{cid}/status/pause", headers=staff).status_code == 200
+    jobs.tick(engine=engine)
+    assert _pause_skipped_rows(engine) == [("skipped", "campaign paused")] * 2
+    r = client.post(f"/api/v1/campaigns/{cid}/status/resume?replay=true", headers=lead)
+    assert r.status_code == 200 and r.json()["status"] == "active"
+    assert _pause_skipped_rows(engine) == [("queued", "")] * 2

@@ -442,12 +442,13 @@ def campaign_page(request: Request, campaign_id: int, session: SessionDep,
 
 @router.post("/campaigns/{campaign_id:int}/status/{action}")
 def campaign_status(request: Request, campaign_id: int, action: str, session: SessionDep,
-                    user: Annotated[User, Allow("campaign.view")]) -> Response:
+                    user: Annotated[User, Allow("campaign.view")], replay: Annotated[bool, Form()] = False) -> Response:
     c = _campaign(session, campaign_id)
     try:
-        svc.set_campaign_status(session=session, campaign=c, action=action, actor=user, ip=client_ip(request))
+        svc.set_campaign_status(session=session, campaign=c, action=action, actor=user, ip=client_ip(request),
+                                replay=replay)
         session.commit()
-        message = f"Campaign {c.status.value}."
+        message = f"Campaign {c.status.value}." + (" What the pause skipped is sent now." if replay and action == "resume" else "")
     except svc.PlanError as err:
         session.rollback()
         message = f"Not done: {err.message}"
@@ -629,7 +630,7 @@ def placement_update(request: Request, campaign_id: int, placement_id: int, sess
 
 @router.post("/campaigns/{campaign_id:int}/placements/{placement_id:int}/status/{status}")
 def placement_status(request: Request, campaign_id: int, placement_id: int, status: str, session: SessionDep,
-                     user: Annotated[User, Allow("campaign.deliver")]) -> Response:
+                     user: Annotated[User, Allow("campaign.deliver")], replay: Annotated[bool, Form()] = False) -> Response:
     c = _campaign(session, campaign_id)
     p = _placement(session, c, placement_id)
     try:
@@ -637,9 +638,10 @@ def placement_status(request: Request, campaign_id: int, placement_id: int, stat
     except ValueError:
         raise HTTPException(404, "Unknown status: use active, paused or cancelled.") from None
     try:
-        svc.set_placement_status(session=session, placement=p, status=target, actor=user, ip=client_ip(request))
+        svc.set_placement_status(session=session, placement=p, status=target, actor=user, ip=client_ip(request),
+                                 replay=replay)
         session.commit()
-        message = f"Placement {target.value}."
+        message = f"Placement {target.value}." + (" What the pause skipped is sent now." if replay else "")
     except svc.PlanError as err:
         session.rollback()
         message = f"Not done: {err.message}"
@@ -1373,12 +1375,13 @@ def api_campaign_update(request: Request, campaign_id: int, session: SessionDep,
 
 
 @api.post("/{campaign_id:int}/status/{action}", response_model=CampaignPublic,
-          summary="activate (leads), pause, resume or finish a campaign")
+          summary="activate (leads), pause, resume (replay=true: send now what the pause skipped) or finish a campaign")
 def api_campaign_status(request: Request, campaign_id: int, action: str, session: SessionDep,
-                        user: Annotated[User, Allow("campaign.view")]) -> CampaignPublic:
+                        user: Annotated[User, Allow("campaign.view")], replay: Annotated[bool, Query()] = False) -> CampaignPublic:
     row = _campaign(session, campaign_id)
     try:
-        svc.set_campaign_status(session=session, campaign=row, action=action, actor=user, ip=client_ip(request))
+        svc.set_campaign_status(session=session, campaign=row, action=action, actor=user, ip=client_ip(request),
+                                replay=replay)
         session.commit()
     except svc.PlanError as err:
         session.rollback()
@@ -1449,13 +1452,15 @@ def api_placement_update(request: Request, campaign_id: int, placement_id: int, 
 
 
 @api.post("/{campaign_id:int}/placements/{placement_id:int}/status/{status}", response_model=PlacementPublic,
-          summary="Pause, resume (active) or cancel a placement")
+          summary="Pause, resume (active; replay=true: send now what the pause skipped) or cancel a placement")
 def api_placement_status(request: Request, campaign_id: int, placement_id: int, status: PlacementStatus, session: SessionDep,
-                         user: Annotated[User, Allow("campaign.deliver")]) -> PlacementPublic:
+                         user: Annotated[User, Allow("campaign.deliver")],
+                         replay: Annotated[bool, Query()] = False) -> PlacementPublic:
     c = _campaign(session, campaign_id)
     p = _placement(session, c, placement_id)
     try:
-        svc.set_placement_status(session=session, placement=p, status=status, actor=user, ip=client_ip(request))
+        svc.set_placement_status(session=session, placement=p, status=status, actor=user, ip=client_ip(request),
+                                 replay=replay)
         session.commit()
     except svc.PlanError as err:
         session.rollback()
