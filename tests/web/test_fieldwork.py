@@ -195,3 +195,22 @@ def test_the_wave_form_and_api_set_the_target(client, engine, kap):
     assert r.status_code == 422
     r = client.patch(f"/api/v1{path}", json={"target_sample": 900}, headers={"X-CSRF-Token": csrf})
     assert r.status_code == 200 and r.json()["target_sample"] == 900
+
+
+def test_the_power_pages_result_becomes_a_waves_target(client, app, engine, kap):
+    from starlette.testclient import TestClient
+
+    expected = sample_size_two_proportions(0.4, 0.5, design_effect=2, nonresponse=0.1).n_inflated
+    csrf = login(client, "leo")
+    page = client.get("/power?p1=0.4&p2=0.5&design_effect=2&nonresponse=0.1")
+    assert "Use as the wave&#39;s target" in page.text or "Use as the wave's target" in page.text
+    assert f'name="target_sample" value="{expected}"' in page.text
+    r = client.post("/power/wave-target", data={"csrf_token": csrf, "wave_id": kap.baseline.id, "target_sample": expected})
+    assert r.status_code == 303 and r.headers["location"] == f"/surveys/{kap.id}/waves/{kap.baseline.id}/progress"
+    with Session(engine) as s:
+        assert s.get(Wave, kap.baseline.id).target_sample == expected
+    supervisor = TestClient(app, base_url="http://testserver", follow_redirects=False)
+    token = login(supervisor, "sonia")  # sees the fieldwork, cannot change the design
+    assert "Use as the wave" not in supervisor.get("/power?p1=0.4&p2=0.5").text
+    assert supervisor.post("/power/wave-target", data={"csrf_token": token, "wave_id": kap.baseline.id,
+                                                       "target_sample": 5}).status_code == 403
