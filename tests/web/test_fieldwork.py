@@ -10,13 +10,12 @@ from sqlalchemy import event
 from sqlmodel import Session
 
 from surveys import service as survey_svc
-from surveys.models import SubmissionStatus
+from surveys.frame import Unit
+from surveys.frame_service import replace_frame
+from surveys.models import SubmissionStatus, Wave
 from surveys.stats.power import sample_size_two_proportions
 from tests.factories import login
 from tests.surveys.factories import make_payload, make_survey
-from surveys.frame import Unit
-from surveys.frame_service import replace_frame
-from surveys.models import Wave
 from web.dashboards.fieldwork import TargetInputs, fieldwork_charts, fieldwork_progress, offset_changes
 
 
