@@ -54,6 +54,9 @@ def test_it_counts_interviews_not_rejected_against_the_power_calculations_target
     assert cumulative["y"] == [4]
     target_line = charts["progress"]["figure"]["data"][2]
     assert target_line["y"] == [expected, expected] and target_line["x"][1] == "2026-12-31"
+    pace = charts["progress"]["figure"]["data"][3]  # from today's count to the target on the wave's last day
+    assert pace["x"] == ["2026-12-22", "2026-12-31"] and pace["y"] == [4, expected]
+    assert pace["name"] == f"needed: {(expected - 4) / 10:,.0f} a day"
     assert charts["clusters"]["figure"]["data"][0]["y"][0] == "&lt;b&gt;Les Cayes&lt;/b&gt;"
     assert charts["progress"]["title"].startswith(f"4 of {expected:,} interviews")
 

@@ -175,6 +175,10 @@ def fieldwork_charts(progress: dict[str, Any]) -> dict[str, dict[str, Any]]:
                 {"type": "scatter", "mode": "lines", "name": "target", "x": [x[0], ends or x[-1]], "y": [target, target],
                  "line": {"color": PALETTE["vermillion"], "dash": "dash"}}]
         left = progress["days_left"]
+        if left and progress["remaining"] and ends:  # the pace that reaches the target on the wave's last day
+            data.append({"type": "scatter", "mode": "lines", "name": f"needed: {progress['needed_per_day']:,.0f} a day",
+                         "x": [progress["today"], ends], "y": [progress["done"], target],
+                         "line": {"color": PALETTE["vermillion"], "dash": "dot"}})
         title = (f"{progress['done']:,} of {target:,} interviews ({progress['share']:.0%})"
                  + (f"; {progress['remaining']:,} to go in {left} days ({progress['needed_per_day']:.0f} a day)"
                     if left and progress["remaining"] else "; target reached" if not progress["remaining"] else
