@@ -165,6 +165,23 @@ def test_the_waves_target_and_its_frames_clusters_without_interviews(engine, per
     assert chart["figure"]["layout"]["shapes"][0]["x0"] == 10
     assert "2 of the sampling frame without an interview" in chart["title"] and "target 10 a cluster" in chart["title"]
     assert chart["table"]["rows"][2] == ["Hinche", 0, 10, "yes"]
+    assert fieldwork_charts(given)["clusters"]["table"]["rows"][0] == ["Jacmel", 2, 2, "yes"]  # 8 over 4 clusters
+
+
+def test_an_interview_outside_the_frame_is_shown_apart(engine, personas, kap):
+    with Session(engine, expire_on_commit=False) as s:
+        wave = s.get(Wave, kap.baseline.id)
+        replace_frame(session=s, wave=wave, units=[Unit("", "Jacmel", None), Unit("", "Hinche", None)], actor=None)
+        s.commit()
+        progress = fieldwork_progress(session=s, survey=kap.survey, wave=wave, inputs=TargetInputs(n=10),
+                                      today=date(2026, 12, 22))
+    assert progress["clusters"] == [{"cluster": "Jacmel", "interviews": 2, "in_frame": True},
+                                    {"cluster": "<b>Les Cayes</b>", "interviews": 2, "in_frame": False},
+                                    {"cluster": "Hinche", "interviews": 0, "in_frame": True}]
+    assert progress["cluster_target"] == 5  # the frame's two clusters
+    chart = fieldwork_charts(progress)["clusters"]
+    assert "1 outside the frame (orange)" in chart["title"]
+    assert chart["table"]["rows"][1] == ["<b>Les Cayes</b>", 2, 5, "no"]
 
 
 def test_the_page_shows_the_target_a_cluster_and_the_days_left(client, engine, kap):

@@ -84,9 +84,9 @@ def _sqlite_modifier(offset: timedelta) -> str:
 def _local_day(session: Session, when: Any, where: tuple, zone: ZoneInfo) -> Any:
     """The SQL expression of ``when``'s date in ``zone``.
 
-    PostgreSQL (``timestamptz`` columns) converts with its own time-zone database; SQLite stores
-    UTC text. SQLite has none: the offsets the zone
-    had between the first and last interview (one query) become a CASE of date() modifiers."""
+    PostgreSQL (``timestamptz`` columns) converts with its own time-zone database. SQLite stores
+    UTC text and has no such database: the offsets the zone had between the first and the last
+    interview (one more query) become a CASE of date() modifiers, exact across clock changes."""
     if session.get_bind().dialect.name == "postgresql":
         name = literal_column("'" + zone.key.replace("'", "''") + "'")  # a literal: the same text in GROUP BY
         return cast(func.timezone(name, when), Date)
@@ -135,6 +135,7 @@ def fieldwork_progress(*, session: Session, survey: Survey, wave: Wave, inputs: 
     frame = [c for c in dict.fromkeys(session.exec(
         select(SamplingUnit.cluster).where(SamplingUnit.wave_id == wave.id).order_by(SamplingUnit.id))) if c]
     clusters = [{"cluster": c, "interviews": counts.pop(c, 0), "in_frame": True} for c in frame]
+    # in_frame is False only for a cluster outside the frame of a wave that has one.
     clusters += [{"cluster": c or "(no cluster)", "interviews": n, "in_frame": not frame} for c, n in counts.items()]
     clusters.sort(key=lambda c: -c["interviews"])  # stable: frame order among equals
     done = sum(per_day.values())
@@ -198,12 +199,15 @@ def fieldwork_charts(progress: dict[str, Any]) -> dict[str, dict[str, Any]]:
              "yaxis": {"title": {"text": "enumerator"}, "automargin": True, "autorange": "reversed"},
              "height": max(260, 80 + 24 * len(rows)), "showlegend": False},
             ["Enumerator", "Interviews"], [[r["name"], r["interviews"]] for r in rows])
-    rows, each = progress["clusters"], progress["cluster_target"]
+    rows, each, framed = progress["clusters"], progress["cluster_target"], progress["has_frame"]
     if rows:
         top, empty = rows[0], sum(1 for r in rows if not r["interviews"])
         title = f"{len(rows)} clusters; most interviews: {top['cluster']} ({top['interviews']:,})"
+        outside = sum(1 for r in rows if not r["in_frame"])
         if empty:
             title += f"; {empty} of the sampling frame without an interview"
+        if outside:
+            title += f"; {outside} outside the frame (orange)"
         if each:
             title += f"; target {each:,.0f} a cluster"
         layout: dict[str, Any] = {
@@ -217,6 +221,7 @@ def fieldwork_charts(progress: dict[str, Any]) -> dict[str, dict[str, Any]]:
             {"type": "bar", "orientation": "h", "name": "interviews", "y": [_t(r["cluster"]) for r in rows],
              "x": [r["interviews"] for r in rows],
              "marker": {"color": [PALETTE["blue"] if r["in_frame"] else PALETTE["orange"] for r in rows]}}],
-            layout, ["Cluster", "Interviews", "Target", "In the sampling frame"],
-            [[r["cluster"], r["interviews"], round(each) if each else "", "yes" if r["in_frame"] else "no"] for r in rows])
+            layout, ["Cluster", "Interviews", "Target"] + (["In the sampling frame"] if framed else []),
+            [[r["cluster"], r["interviews"], round(each) if each else ""] + (["yes" if r["in_frame"] else "no"] if framed else [])
+             for r in rows])
     return out
