@@ -117,6 +117,8 @@ class Wave(SQLModel, table=True):
     ends_on: date | None = None
     is_open: bool = True  # enumerators may submit to it
     notes: str = Field(default="", max_length=2000)
+    # Interviews the fieldwork aims at (from the power calculation); None: not set.
+    target_sample: int | None = Field(default=None, ge=1, le=10_000_000)
 
 
 # One unit of a wave's sampling frame: a cluster (PSU) of a stratum, with its weight if declared.
@@ -301,6 +303,8 @@ class WaveCreate(BaseModel):
     ends_on: date | None = None
     is_open: bool = True
     notes: str = PField(default="", max_length=2000)
+    target_sample: int | None = PField(default=None, ge=1, le=10_000_000,
+                                       description="Interviews the fieldwork aims at; empty when not set.")
 
     @model_validator(mode="after")
     def _dates(self) -> "WaveCreate":
@@ -317,6 +321,7 @@ class WaveUpdate(BaseModel):
     ends_on: date | None = None
     is_open: bool | None = None
     notes: str | None = PField(default=None, max_length=2000)
+    target_sample: int | None = PField(default=None, ge=1, le=10_000_000)
 
 
 # A wave as the API shows it.
@@ -332,6 +337,7 @@ class WavePublic(BaseModel):
     ends_on: date | None
     is_open: bool
     notes: str
+    target_sample: int | None = None
 
 
 # One unit of a sampling frame as the API takes and gives it.

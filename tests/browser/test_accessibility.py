@@ -95,9 +95,10 @@ def pages_of(world) -> dict[str, list[str]]:
                   "/campaigns/contacts/import", "/campaigns/feeds", "/campaigns/trainings"],
         "eddy": ["/", "/collect", f"/collect/submissions/{world['submission']}"],
         "sonia": ["/", "/review", f"/review?survey={made.id}", f"/submissions/{world['submission']}",
-                  f"/submissions/{world['demo_submission']}", "/review/conflicts"],
+                  f"/submissions/{world['demo_submission']}", "/review/conflicts",
+                  f"/surveys/{made.id}/waves/{wave}/progress"],
         "leo": ["/", "/content/review", "/analysis", f"/analysis/{dash.survey_id}", f"/analysis/{dash.survey_id}?by=segment",
-                "/power", f"/campaigns/{camp}/dashboard", "/account"],
+                "/power", "/power?p1=0.4&p2=0.5", f"/campaigns/{camp}/dashboard", "/account"],
     }
 
 

@@ -53,7 +53,7 @@ def test_the_dashboard_draws_its_charts_and_a_segment_filter_redraws_them_throug
 
 @pytest.mark.parametrize("name, cards", [
     ("leo", ["dashboards", "approve", "fieldwork"]), ("carla", ["upcoming", "failures", "sent_back"]),
-    ("eddy", ["assigned", "returned"]), ("sonia", ["review", "flags", "fieldwork"]),
+    ("eddy", ["open_waves", "returned"]), ("sonia", ["review", "flags", "fieldwork"]),
     ("alice", ["users", "locked", "health"]),
 ])
 def test_each_role_s_home_page_shows_its_own_items(page, live_server, world, output_dir, name, cards):

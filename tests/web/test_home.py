@@ -82,7 +82,9 @@ def test_it_shows_the_supervisor_the_review_queue_and_flags_by_enumerator_with_t
 def test_it_shows_the_enumerator_the_open_waves_and_what_was_sent_back(client, world):
     login(client, "eddy")
     html = client.get("/").text
-    assert "/collect/" in _card(html, "assigned") and "baseline" in _card(html, "assigned")
+    assert "/collect/" in _card(html, "open_waves") and "baseline" in _card(html, "open_waves")
+    assert "<h2>Open waves" in _card(html, "open_waves")  # every open wave: none is assigned to anyone
+    assert "card-assigned" not in html and "Surveys to collect" not in html
     returned = _card(html, "returned")
     assert "Check the age." in returned and "/collect/submissions/" in returned
     assert 'data-phone-queue' in html  # the phone's unsent interviews, counted by home.js

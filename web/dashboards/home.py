@@ -1,8 +1,8 @@
 """What each role's home page lists: its own next work, with counts and links to the queues.
 
 Communications staff: upcoming placements, delivery failures, content sent back for changes.
-Enumerators: the open waves they can collect, what was sent back to them (the phone's unsent
-interviews are counted in the browser, where they are). Supervisors: submissions waiting for
+Enumerators: the open waves (all of them: no wave is assigned to anyone), what was sent back
+to them (the phone's unsent interviews are counted in the browser, where they are). Supervisors: submissions waiting for
 review, quality flags by enumerator. Leads: their campaigns' dashboards, content waiting for
 approval. Administrators: users, locked accounts, system health.
 
@@ -109,9 +109,10 @@ def content_sent_back(*, session: Session) -> Card:
 
 
 def open_waves(*, session: Session) -> Card:
+    """Every wave open to enumerators: Konbit assigns no wave to anyone, so each enumerator sees them all."""
     rows = session.exec(select(Survey, Wave).join(Wave, Wave.survey_id == Survey.id).where(Wave.is_open == True)  # noqa: E712
                         .order_by(col(Survey.title), col(Wave.id))).all()
-    return Card("assigned", "Surveys to collect", len(rows), "/collect", "Collect",
+    return Card("open_waves", "Open waves", len(rows), "/collect", "Collect",
                 [Row(f"{s.title} · {w.name}", f"/collect/{s.id}/{w.id}",
                      f"until {w.ends_on:%d %b %Y}" if w.ends_on else "") for s, w in rows[:LIST_LIMIT]],
                 empty="No wave is open for collection.")

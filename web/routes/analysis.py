@@ -5,20 +5,22 @@ from __future__ import annotations
 import dataclasses
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
 from audiences.service import segment_names
 from surveys.analysis_service import BREAKDOWN_FIELDS, AnalysisRequestError, get_report
-from surveys.models import Survey, Wave
+from surveys import service as survey_service
+from surveys.models import Survey, Wave, WaveUpdate
 from surveys.stats.power import minimum_detectable_change, sample_size_two_proportions
 
 from ..accounts.models import User
+from ..accounts.permissions import allowed
 from ..charts import plotly_css, report_figures
-from ..deps import Allow, SessionDep
-from ..render import render
+from ..deps import Allow, SessionDep, client_ip
+from ..render import flash, redirect, render
 
 router = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api/v1", tags=["analysis"])
@@ -139,7 +141,7 @@ def api_power(body: PowerRequest, user: Annotated[User, Allow("analysis.view")])
 
 
 @router.get("/power")
-def power_page(request: Request, user: Annotated[User, Allow("analysis.view")],
+def power_page(request: Request, session: SessionDep, user: Annotated[User, Allow("analysis.view")],
                p1: float | None = None, p2: float | None = None, n: int | None = None, alpha: float = 0.05,
                power: float = 0.80, sided: int = 2, design_effect: float = 2.0, nonresponse: float = 0.1,
                method: str = "fanta") -> Response:
@@ -151,7 +153,25 @@ def power_page(request: Request, user: Annotated[User, Allow("analysis.view")],
             result = compute_power(PowerRequest(**{k: v for k, v in form.items() if v is not None}))
         except (ValueError, TypeError) as err:
             error = str(err).split("\n")[0] if "validation error" not in str(err) else _first_error(err)
-    return render(request, "analysis/power.html", {"form": form, "result": result, "error": error}, block="result")
+    waves = ([(sv, w) for sv, ws in _surveys_with_waves(session) for w in ws]
+             if result and result["kind"] == "sample_size" and allowed(user.role, "surveys.design") else [])
+    return render(request, "analysis/power.html", {"form": form, "result": result, "error": error, "waves": waves},
+                  block="result")
+
+
+@router.post("/power/wave-target")
+def power_wave_target(request: Request, session: SessionDep, user: Annotated[User, Allow("surveys.design")],
+                      wave_id: Annotated[int, Form(ge=1, le=2**31 - 1)], target_sample: Annotated[int, Form(ge=1, le=10_000_000)],
+                      ) -> Response:
+    """Make the calculator's result a wave's target sample; on to the wave's fieldwork progress."""
+    wave = session.get(Wave, wave_id)
+    if wave is None:
+        raise HTTPException(404, f"There is no wave {wave_id}.")
+    survey_service.update_wave(session=session, wave=wave, wave_update=WaveUpdate(target_sample=target_sample),
+                               actor=user, ip=client_ip(request))
+    session.commit()
+    return flash(redirect(request, f"/surveys/{wave.survey_id}/waves/{wave.id}/progress"),
+                 f"{target_sample:,} interviews is now the target of wave {wave.name}.", request)
 
 
 def _first_error(err: Exception) -> str:

@@ -177,7 +177,7 @@ def report_csv(
 @router.get("/surveys/{survey_id}/waves/{wave_id}/progress")
 def fieldwork_page(
     request: Request, session: SessionDep, survey_id: int, wave_id: int, user: Annotated[User, Allow("surveys.progress")],
-    target: Annotated[str, Query(max_length=9, description="Target interviews, as set (blank: from the power calculation)")] = "",
+    target: Annotated[str, Query(max_length=9, description="Target interviews, as set (blank: the wave's, else from the power calculation)")] = "",
     p1: Annotated[float, Query(gt=0, lt=1)] = 0.5, p2: Annotated[float, Query(gt=0, lt=1)] = 0.6,
     design_effect: Annotated[float, Query(ge=1, le=50)] = 2.0, nonresponse: Annotated[float, Query(ge=0, lt=0.9)] = 0.1,
 ) -> Response:
@@ -190,7 +190,7 @@ def fieldwork_page(
         raise HTTPException(422, "target: give a whole number of interviews from 1 to 10,000,000, or leave it blank.")
     target = int(target) if target else None  # type: ignore[assignment]
     form = {"target": target, "p1": p1, "p2": p2, "design_effect": design_effect, "nonresponse": nonresponse}
-    if p1 == p2 and not target:
+    if p1 == p2 and not target and not wave.target_sample:
         return render(request, "dashboards/fieldwork.html", {"survey": survey, "wave": wave, "progress": None, "charts": {},
                                                              "form": form, "error": "p2 must differ from p1."},
                       block="progress", status_code=422)

@@ -732,9 +732,11 @@ def version_xlsform(session: SessionDep, survey_id: int, number: int,
     return _xlsform_response(_version(session, _survey(session, survey_id), number))
 
 
-def _wave_form(name: str, kind: str, design: str, starts_on: str, ends_on: str, is_open: str | None, notes: str) -> dict:
+def _wave_form(name: str, kind: str, design: str, starts_on: str, ends_on: str, is_open: str | None, notes: str,
+               target_sample: str = "") -> dict:
     return {"name": name.strip(), "kind": kind, "design": design or "independent", "starts_on": starts_on or None,
-            "ends_on": ends_on or None, "is_open": is_open in ("on", "true", "1", "yes"), "notes": notes.strip()}
+            "ends_on": ends_on or None, "is_open": is_open in ("on", "true", "1", "yes"), "notes": notes.strip(),
+            "target_sample": target_sample.strip().replace(",", "") or None}
 
 
 @router.post("/surveys/{survey_id}/waves")
@@ -743,10 +745,10 @@ def wave_create(
     name: Annotated[str, Form(max_length=80)] = "", kind: Annotated[str, Form(max_length=20)] = "",
     design: Annotated[str, Form(max_length=20)] = "", starts_on: Annotated[str, Form(max_length=20)] = "",
     ends_on: Annotated[str, Form(max_length=20)] = "", is_open: Annotated[str | None, Form(max_length=10)] = None,
-    notes: Annotated[str, Form(max_length=4000)] = "",
+    notes: Annotated[str, Form(max_length=4000)] = "", target_sample: Annotated[str, Form(max_length=12)] = "",
 ) -> Response:
     survey = _survey(session, survey_id)
-    form = _wave_form(name, kind, design, starts_on, ends_on, is_open, notes)
+    form = _wave_form(name, kind, design, starts_on, ends_on, is_open, notes, target_sample)
     try:
         wave = service.create_wave(session=session, survey=survey, wave_create=WaveCreate.model_validate(form),
                                    actor=user, ip=client_ip(request))
@@ -768,12 +770,12 @@ def wave_update(
     name: Annotated[str, Form(max_length=80)] = "", kind: Annotated[str, Form(max_length=20)] = "",
     design: Annotated[str, Form(max_length=20)] = "", starts_on: Annotated[str, Form(max_length=20)] = "",
     ends_on: Annotated[str, Form(max_length=20)] = "", is_open: Annotated[str | None, Form(max_length=10)] = None,
-    notes: Annotated[str, Form(max_length=4000)] = "",
+    notes: Annotated[str, Form(max_length=4000)] = "", target_sample: Annotated[str, Form(max_length=12)] = "",
 ) -> Response:
     survey = _survey(session, survey_id)
     wave = _wave(session, survey, wave_id)
     form = _wave_form(name or wave.name, kind or wave.kind.value, design or wave.design.value, starts_on, ends_on,
-                      is_open, notes)
+                      is_open, notes, target_sample)
     error = None
     try:
         service.update_wave(session=session, wave=wave, wave_update=WaveUpdate.model_validate(form), actor=user,

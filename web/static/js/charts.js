@@ -41,4 +41,22 @@
   else draw();
   // After an HTMX swap of the report: draw the new charts.
   document.addEventListener("htmx:afterSettle", draw);
+
+  // Printing: the data tables sit in closed <details>, which print with no height. Where the
+  // browser has ::details-content, dashboard.css shows them; elsewhere they are opened for the
+  // print and folded again after it.
+  if (!(window.CSS && CSS.supports && CSS.supports("selector(::details-content)"))) {
+    window.addEventListener("beforeprint", function () {
+      document.querySelectorAll("details.dash-table:not([open])").forEach(function (d) {
+        d.setAttribute("data-opened-for-print", "");
+        d.open = true;
+      });
+    });
+    window.addEventListener("afterprint", function () {
+      document.querySelectorAll("details[data-opened-for-print]").forEach(function (d) {
+        d.removeAttribute("data-opened-for-print");
+        d.open = false;
+      });
+    });
+  }
 })();
