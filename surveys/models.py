@@ -145,6 +145,7 @@ class Submission(SQLModel, table=True):
         # The review list's order (received_at DESC, id DESC), read backwards: overall and per survey.
         Index("ix_submission_received", "received_at", "id"),
         Index("ix_submission_survey_received", "survey_id", "received_at", "id"),
+        Index("ix_submission_survey_wave_received", "survey_id", "wave_id", "received_at", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
