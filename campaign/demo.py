@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import phonenumbers
 from sqlmodel import Session, select
@@ -45,6 +46,7 @@ __all__ = ["MAIN_CAMPAIGN", "FOLLOW_UP", "load_campaign_demo"]
 MAIN_CAMPAIGN = "Kanpay nasyonal kont trafik moun 2026"
 # 188: the BPM's free line for children (content/law.py, SOURCES["bpm188"]), the demo's sample hotline.
 FOLLOW_UP = "Rappel : la ligne 188 (suivi de la campagne nationale)"
+DEMO_TIMEZONE = "America/Port-au-Prince"
 FOLLOW_UP_WEEKS = 12  # the follow-up runs from the day the demo is loaded, for this many weeks
 CONTACTS = 3000
 FIRST = ("Jean", "Marie", "Pierre", "Rose", "Jacques", "Nadège", "Frantz", "Guerline", "Wilson", "Micheline", "Ronald",
@@ -173,6 +175,18 @@ def _demo_sends(session: Session, campaign: Campaign, placements: list, end: dat
     return total
 
 
+def _soon(now: datetime | None, start: date, last: date) -> datetime | None:
+    """A wall-clock time in the campaign's zone 5 to 10 minutes after ``now``, if the SMS channel
+    sends then (07:00-21:00, Monday to Saturday) and the follow-up runs that day; else None."""
+    if now is None:
+        return None
+    local = now.astimezone(ZoneInfo(DEMO_TIMEZONE)).replace(tzinfo=None, second=0, microsecond=0)
+    soon = local + timedelta(minutes=10 - local.minute % 5)
+    if soon.weekday() == 6 or not time(7, 0) <= soon.time() < time(20, 55) or not start <= soon.date() <= last:
+        return None
+    return soon
+
+
 def _follow_up_dates(today: date) -> tuple[date, date, datetime]:
     """The follow-up's first and last day and its first reminder SMS (10:00 on a sending day, Monday
     to Saturday), from the day the demo is loaded: the demo keeps sending whenever it is loaded."""
@@ -181,10 +195,17 @@ def _follow_up_dates(today: date) -> tuple[date, date, datetime]:
     return start, start + timedelta(weeks=FOLLOW_UP_WEEKS) - timedelta(days=1), datetime.combine(first, time(10, 0))
 
 
-def load_campaign_demo(session: Session, *, today: date | None = None) -> list[str]:
+def load_campaign_demo(session: Session, *, today: date | None = None, now: datetime | None = None) -> list[str]:
     """The finished national campaign (fixed 2026 dates) and the active follow-up, which starts on
     ``today`` (default: the machine's date). Its SMS, e-mail and social channels are sandboxes:
-    they deliver nothing outside and log each message in the data directory."""
+    they deliver nothing outside and log each message in the data directory.
+
+    ``now`` (aware; default: the clock, unless ``today`` is given): when it falls in the SMS
+    channel's sending hours, the follow-up also sends one SMS to the judiciary a few minutes
+    later, so that ``make run`` shows a send happening.
+    """
+    if now is None and today is None:
+        now = datetime.now(ZoneInfo(DEMO_TIMEZONE))
     today = today or date.today()
     if session.exec(select(Campaign).where(Campaign.name == MAIN_CAMPAIGN)).first() is not None:
         return ["Demo campaigns already loaded."]
@@ -319,6 +340,11 @@ def load_campaign_demo(session: Session, *, today: date | None = None) -> list[s
                    rrule=f"FREQ=DAILY;UNTIL={last:%Y%m%d}T235959", times_of_day=["07:00"], language="ht",
                    duration_seconds=15)):
         svc.create_placement(session=session, campaign=follow, data=data, actor=planner, ip="demo")
+    soon = _soon(now, start, last)
+    if soon is not None:
+        svc.create_placement(session=session, campaign=follow, actor=planner, ip="demo", data=P(
+            name="Hotline SMS to judges and prosecutors, today", message_id=report.id, channel_id=sms.id,
+            segments=["judges", "prosecutors"], timing=Timing.once, starts_local=soon))
     svc.set_campaign_status(session=session, campaign=follow, action="activate", actor=lead, ip="demo")
     return [f"Demo campaigns: {MAIN_CAMPAIGN} (finished: {len(placements)} placements, {aired} airings confirmed, "
             f"{missed} missed, {attended} of {invited} invited at 4 trainings, {sent:,} messages and posts in the delivery "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlmodel import Session, select
@@ -80,11 +81,11 @@ def demo(session, settings, personas, monkeypatch):
     monkeypatch.setenv("KONBIT_DATA_DIR", str(settings.data_dir))
     get_settings.cache_clear()
 
-    def load(today: date) -> None:
+    def load(today: date, now: datetime | None = None) -> None:
         load_users(session=session, logins_file=settings.data_dir / "demo-logins.txt")
         session.flush()
         load_content_demo(session, storage=storage_for(settings))
-        load_campaign_demo(session, today=today)
+        load_campaign_demo(session, today=today, now=now)
         session.commit()
 
     yield load
@@ -100,6 +101,20 @@ def test_the_demo_follow_up_runs_from_the_day_it_is_loaded_on_sandbox_channels(s
     channels = {c.kind: c for c in session.exec(select(ChannelConfig)) if c.kind in (ChannelKind.sms, ChannelKind.social)}
     assert {c.provider for c in channels.values()} == {"sandbox"}
     assert not any("127.0.0.1:9099" in str(c.settings) for c in session.exec(select(ChannelConfig)))
+
+
+@pytest.mark.parametrize(("now", "expected"), [
+    # 09:52 in Port-au-Prince on a Tuesday (EDT, UTC-4): a send at 10:00, a few minutes later.
+    (datetime(2027, 6, 8, 13, 52, tzinfo=timezone.utc), datetime(2027, 6, 8, 10, 0)),
+    (datetime(2027, 6, 8, 13, 55, tzinfo=timezone.utc), datetime(2027, 6, 8, 10, 5)),
+    (datetime(2027, 6, 9, 1, 30, tzinfo=timezone.utc), None),  # 21:30 the evening before: quiet hours
+    (datetime(2027, 6, 13, 14, 0, tzinfo=timezone.utc), None),  # a Sunday
+])
+def test_the_demo_sends_an_sms_minutes_after_it_is_loaded_when_the_channel_sends(session, demo, now, expected):
+    demo(now.astimezone(ZoneInfo("America/Port-au-Prince")).date(), now)
+    follow = session.exec(select(Campaign).where(Campaign.status == CampaignStatus.active)).one()
+    once = session.exec(select(Placement).where(Placement.campaign_id == follow.id, Placement.timing == "once")).all()
+    assert [p.starts_local for p in once] == ([expected] if expected else [])
 
 
 def test_the_demo_sms_channel_really_delivers_with_a_worker(engine, session, demo, spawn, tmp_path):
