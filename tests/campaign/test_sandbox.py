@@ -109,12 +109,20 @@ def test_the_demo_follow_up_runs_from_the_day_it_is_loaded_on_sandbox_channels(s
     (datetime(2027, 6, 8, 13, 55, tzinfo=timezone.utc), datetime(2027, 6, 8, 10, 5)),
     (datetime(2027, 6, 9, 1, 30, tzinfo=timezone.utc), None),  # 21:30 the evening before: quiet hours
     (datetime(2027, 6, 13, 14, 0, tzinfo=timezone.utc), None),  # a Sunday
+    (datetime(2027, 9, 7, 14, 0, tzinfo=timezone.utc), None),  # after the follow-up's last day
 ])
-def test_the_demo_sends_an_sms_minutes_after_it_is_loaded_when_the_channel_sends(session, demo, now, expected):
+def test_the_demo_s_send_minutes_after_loading_falls_in_the_channel_s_sending_hours(now, expected):
+    from campaign.demo import _soon
+
+    assert _soon(now, date(2027, 6, 6), date(2027, 8, 28)) == expected
+
+
+def test_the_demo_sends_an_sms_minutes_after_it_is_loaded(session, demo):
+    now = datetime(2027, 6, 8, 13, 52, tzinfo=timezone.utc)
     demo(now.astimezone(ZoneInfo("America/Port-au-Prince")).date(), now)
     follow = session.exec(select(Campaign).where(Campaign.status == CampaignStatus.active)).one()
-    once = session.exec(select(Placement).where(Placement.campaign_id == follow.id, Placement.timing == "once")).all()
-    assert [p.starts_local for p in once] == ([expected] if expected else [])
+    once = session.exec(select(Placement).where(Placement.campaign_id == follow.id, Placement.timing == "once")).one()
+    assert once.starts_local == datetime(2027, 6, 8, 10, 0) and once.status.value == "active"
 
 
 def test_the_demo_sms_channel_really_delivers_with_a_worker(engine, session, demo, spawn, tmp_path):
