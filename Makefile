@@ -65,7 +65,7 @@ i18n-extract: install
 	$(I18N_EXTRACT)
 
 i18n-update: i18n-extract
-	$(BIN)/pybabel update -i web/locale/messages.pot -d web/locale --no-location --no-fuzzy-matching --width 100
+	$(BIN)/pybabel update -i web/locale/messages.pot -d web/locale --no-fuzzy-matching --width 100
 
 i18n-compile: install
 	$(BIN)/pybabel compile -d web/locale --statistics
