@@ -10,7 +10,8 @@ each form's XForm, and sends finalized interviews to ``/odk/submission``
   version's XLSForm export (:func:`surveys.service.version_xlsform`), with that formID and
   version on its primary instance, so a submission names its survey, wave and version.
 * **Instances.** :func:`parse_instance` reads the instance XML (defusedxml: no entities, no
-  external references) and flattens it to ``group/name`` paths, which
+  external references) and flattens it to ``group/name`` paths (the repetitions of a repeat group
+  become ``answers[repeat] = [{code: text, ...}, ...]``, see :func:`repeat_answers`), which
   :func:`surveys.imports.row_from_json` maps onto item codes as it does for Kobo's REST Service
   (groups at any depth, ``meta/instanceID`` as the submission's uuid with ``uuid:`` removed,
   ``start``/``end`` as the interview's times, design fields by name).
@@ -37,7 +38,7 @@ import io
 import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 from xml.etree.ElementTree import Element, ParseError
@@ -56,6 +57,7 @@ from surveys import rules, service
 from surveys.imports import row_from_json
 from surveys.models import InstrumentVersion, Submission, SubmissionIn, Survey, Wave
 from surveys.openrosa_models import OpenRosaCredential, SubmissionAttachment
+from surveys.spec import InstrumentSpec
 from web.accounts.models import LoginAttempt, User, utcnow
 from web.accounts.service import check_password_strength, get_user_by_username, record_audit
 
@@ -394,19 +396,73 @@ def response_xml(message: str, nature: str = "") -> str:
 # --- instances -----------------------------------------------------------------------------------
 
 
+_TEMPLATE = "{http://openrosa.org/javarosa}template"
+
+
 @dataclass(frozen=True, slots=True)
 class Instance:
     form_id: str
     version: str
     fields: dict[str, str]  # "group/sub/name" -> text, leaves only
+    # elements with children that appear more than once: "group/repeat" -> one dict per repetition
+    # ("sub/name" -> text, relative to the repetition); see :meth:`with_repeats`
+    repeats: dict[str, list[dict[str, str]]] = field(default_factory=dict)
 
     @property
     def instance_id(self) -> str:
         return self.fields.get("meta/instanceID", "").strip()
 
+    def with_repeats(self, paths: Iterable[str]) -> Instance:
+        """The instance with every repetition of the repeat groups at ``paths`` in ``repeats``.
+
+        A repeat answered once looks like a group in the XML: its fields are moved out of
+        ``fields`` here. An element repeated that is not one of ``paths`` is refused.
+        """
+        paths = tuple(paths)
+        for path in self.repeats:
+            if path not in paths:
+                raise OpenRosaProblem(f"{path} appears more than once: it is not a repeat group of this form.")
+        fields: dict[str, str] = {}
+        repeats = {path: list(reps) for path, reps in self.repeats.items()}
+        for key, text in self.fields.items():
+            owner = next((p for p in paths if key.startswith(p + "/")), None)
+            if owner is None:
+                fields[key] = text
+            else:
+                repeats.setdefault(owner, [{}])[0][key[len(owner) + 1:]] = text
+        return Instance(form_id=self.form_id, version=self.version, fields=fields, repeats=repeats)
+
 
 def _local(tag: Any) -> str:
     return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+
+
+def _flatten(element: Element, prefix: str, depth: int, fields: dict[str, str],
+             repeats: dict[str, list[dict[str, str]]] | None) -> None:
+    """Leaves of ``element`` into ``fields`` by path; groups repeated among siblings into ``repeats``
+    (None: inside a repetition, where a repeated group is a nested repeat, refused)."""
+    if depth > MAX_DEPTH:
+        raise OpenRosaProblem(f"The submission nests groups more than {MAX_DEPTH} deep.")
+    children = [c for c in element if _local(c.tag) and c.get(_TEMPLATE) is None]  # not comments, not templates
+    seen: dict[str, int] = {}
+    for child in children:
+        if len(child):
+            seen[_local(child.tag)] = seen.get(_local(child.tag), 0) + 1
+    for child in children:
+        name = _local(child.tag)
+        path = f"{prefix}{name}"
+        if len(child) and seen[name] > 1:
+            if repeats is None:
+                raise OpenRosaProblem(f"{path} is a repeat inside a repeat: Konbit cannot take those yet.")
+            repetition: dict[str, str] = {}
+            _flatten(child, "", depth + 1, repetition, None)
+            repeats.setdefault(path, []).append(repetition)
+        elif len(child):
+            _flatten(child, path + "/", depth + 1, fields, repeats)
+        elif path in fields:
+            raise OpenRosaProblem(f"{path} appears more than once: it is not a repeat group of this form.")
+        else:
+            fields[path] = child.text or ""
 
 
 def parse_instance(data: bytes) -> Instance:
@@ -423,25 +479,39 @@ def parse_instance(data: bytes) -> Instance:
     if not fid:
         raise OpenRosaProblem("The submission's root element has no id attribute: it is not an XForm instance.")
     fields: dict[str, str] = {}
-
-    def walk(element: Element, prefix: str, depth: int = 1) -> None:
-        if depth > MAX_DEPTH:
-            raise OpenRosaProblem(f"The submission nests groups more than {MAX_DEPTH} deep.")
-        for child in element:
-            name = _local(child.tag)
-            if not name:
-                continue  # comments, processing instructions
-            path = f"{prefix}{name}"
-            if len(child):
-                walk(child, path + "/", depth + 1)
-            elif path in fields:
-                raise OpenRosaProblem(f"{path} appears more than once: repeat groups are not supported by Konbit forms.")
-            else:
-                fields[path] = child.text or ""
-
-    walk(root, "")
+    repeats: dict[str, list[dict[str, str]]] = {}
+    _flatten(root, "", 1, fields, repeats)
     version = (root.get("version") or "").strip()
-    return Instance(form_id=fid, version=version, fields=fields)
+    return Instance(form_id=fid, version=version, fields=fields, repeats=repeats)
+
+
+def repeat_paths(spec: InstrumentSpec) -> dict[str, tuple[str, dict[str, str]]]:
+    """Each repeat group's path in the instance XML -> (its name, its children's XML names -> item codes).
+
+    Repeats inside repeats are left out (Konbit cannot collect them yet)."""
+    out: dict[str, tuple[str, dict[str, str]]] = {}
+    for section in spec.sections:
+        indexes = [i for i, g in enumerate(section.path) if g.repeat]
+        if len(indexes) != 1:
+            continue
+        path = "/".join(g.name for g in section.path[: indexes[0] + 1])
+        _, children = out.setdefault(path, (section.path[indexes[0]].name, {}))
+        for it in section.items:
+            children[it.xls_name] = it.code
+    return out
+
+
+def repeat_answers(instance: Instance, paths: Mapping[str, tuple[str, dict[str, str]]]) -> dict[str, list[dict[str, str]]]:
+    """The repetitions of ``instance`` (after :meth:`Instance.with_repeats`) as answers: repeat name ->
+    one dict of item code -> text per repetition. Elements the form does not know are left out, as
+    the import leaves out columns it does not know."""
+    out: dict[str, list[dict[str, str]]] = {}
+    for path, repetitions in instance.repeats.items():
+        name, children = paths[path]
+        out[name] = [{children[key.rsplit("/", 1)[-1]]: text for key, text in repetition.items()
+                      if key.rsplit("/", 1)[-1] in children and text.strip()}
+                     for repetition in repetitions]
+    return out
 
 
 # --- receiving --------------------------------------------------------------------------------------
@@ -484,12 +554,21 @@ def _submission_in(session: Session, instance: Instance, form: Form, version_num
         version = service.get_version(session=session, survey=form.survey, version=version_number)
         if version is None:
             raise OpenRosaProblem(f"Form {form.form_id} has no version {version_number}; get the blank form again.", 404)
-    row = row_from_json(instance.fields, spec=service.version_spec(version), wave=form.wave.name)
+    spec = service.version_spec(version)
+    paths = repeat_paths(spec)
+    instance = instance.with_repeats(paths)
+    # The first repetition goes along so that a form whose questions are all in repeats still has
+    # columns the import recognises; its answers are then taken from the repetitions instead.
+    first = {f"{path}/{key}": text for path, reps in instance.repeats.items() for key, text in reps[0].items()}
+    row = row_from_json({**instance.fields, **first}, spec=spec, wave=form.wave.name)
+    in_repeats = {code for _, children in paths.values() for code in children.values()}
+    row.answers = {code: value for code, value in row.answers.items() if code not in in_repeats}
     if row.problems:
         raise service.SubmissionInvalid([rules.AnswerProblem(p.item or "", p.message) for p in row.problems])
     design = {k: v for k, v in row.design.items() if k != "enumerator_name"}
     try:
-        return SubmissionIn.model_validate({"uuid": row.uuid, "answers": row.answers, "version": version.version, **design})
+        answers = {**row.answers, **repeat_answers(instance, paths)}
+        return SubmissionIn.model_validate({"uuid": row.uuid, "answers": answers, "version": version.version, **design})
     except ValidationError as exc:  # a field beyond its limits
         raise service.SubmissionInvalid([rules.AnswerProblem(".".join(str(p) for p in e["loc"]), e["msg"])
                                          for e in exc.errors()]) from None
