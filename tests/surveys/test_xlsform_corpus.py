@@ -18,7 +18,7 @@ import pytest
 from sqlmodel import Session, func, select
 
 from surveys import rules, service
-from surveys.exports import ExportOptions, ExportRow, export_columns, write_export
+from surveys.exports import ExportOptions, ExportRow, export_columns, repeat_tables, write_export
 from surveys.limits import instrument_limits
 from surveys.models import Survey
 from surveys.spec import InstrumentSpec, spec_from_dict, spec_to_dict
@@ -163,7 +163,7 @@ def test_a_corpus_form_takes_answers_and_comes_out_of_every_export(name: str) ->
     for fmt in ("csv", "xlsx", "sav", "dta"):
         options = ExportOptions(format=fmt, include_personal=True)
         columns = export_columns([spec], options)
-        out = write_export([row], columns, options, title=spec.title).read()
+        out = write_export([row], columns, options, title=spec.title, repeats=repeat_tables([spec], options)).read()
         assert out, fmt
     geopoints = [it.code for it in spec.items() if it.type == "geopoint" and it.code in answers]
     if geopoints:
