@@ -16,12 +16,13 @@ H = ["type", "name", "label", "required", "relevant", "constraint", "calculation
 YN = [["list_name", "name", "label"], ["yn", "yes", "Yes"], ["yn", "no", "No"]]
 
 
-def household_form() -> bytes:
-    """A household roster: how many people, then one repetition per person."""
+def household_form(*, count: bool = True) -> bytes:
+    """A household roster: how many people, then one repetition per person (``count``: as many as
+    ``${n}`` says, through repeat_count; else the enumerator adds them)."""
     return xlsx([H,
                  ["select_one yn", "k_law", "Is there a law?", None, None, None, None, None, "knowledge", "yes"],
                  ["integer", "n", "How many people?", "yes"],
-                 ["begin repeat", "person", "Person", None, None, None, None, "${n}"],
+                 ["begin repeat", "person", "Person", None, None, None, None, "${n}" if count else None],
                  ["text", "pname", "Name", "yes", None,
                   "position(..) = 1 or . != indexed-repeat(${pname}, ${person}, 1)"],
                  ["integer", "page", "Age", None, None, ". >= 0 and . < 120"],
@@ -107,3 +108,26 @@ def test_quality_flags_do_not_trip_on_repeats(spec):
     checked = check_answers(spec, {"n": 1, "person": [{"pname": "A", "page": 3}]})
     assert rules.answered_count(spec, checked.answers) == 1  # n; the repetitions are in their own list
     rules.quality_flags(spec, checked.answers, started_at=None, ended_at=None)
+
+
+def test_the_phone_form_gets_one_screen_per_repeat_with_its_count():
+    from surveys.spec import spec_to_dict
+    from web.routes.collect import client_spec
+
+    data = xlsx([H,
+                 ["integer", "n", "How many?"],
+                 ["begin repeat", "person", "Person", None, None, None, None, "${n}"],
+                 ["text", "pname", "Name"],
+                 ["begin group", "kids", "Kids", None, "${n} > 1"], ["integer", "kid_age", "Age"], ["end group"],
+                 ["begin repeat", "visit", "Visit"], ["date", "when", "When"], ["end repeat"],
+                 ["end repeat"]])  # fmt: skip
+    form, problems = client_spec(spec_to_dict(read_xlsform(data)))
+    assert not problems
+    assert [(s["name"], (s.get("repeat") or {}).get("name")) for s in form["sections"]] == [
+        ("section_1", None), ("person", "person")]  # the nested repeat is left out
+    person = form["sections"][1]
+    assert person["repeat"]["count"] is not None
+    assert [it["code"] for it in person["items"]] == ["pname", "kid_age"]
+    assert person["items"][1]["relevant"] is not None  # the group's relevant goes with its items
+    (limit,) = [lim for lim in instrument_limits(read_xlsform(data)) if lim.topic == "Repeat visit"]
+    assert "repeat inside a repeat" in limit.message
