@@ -6,10 +6,11 @@ from __future__ import annotations
 import pytest
 from sqlmodel import Session, select
 
-from surveys.models import Submission
+from surveys import service
+from surveys.models import Submission, SubmissionStatus
 from surveys.xlsform import read_xlsform
 from tests.browser.helpers import login
-from tests.surveys.factories import make_survey
+from tests.surveys.factories import make_payload, make_survey
 from tests.surveys.test_repeats import household_form
 
 pytestmark = pytest.mark.browser
@@ -85,6 +86,7 @@ def test_an_enumerator_adds_and_removes_repetitions_and_the_supervisor_sees_them
     assert table.locator("tbody tr").count() == 2
     assert table.locator("tbody tr").nth(1).inner_text().split("\t")[:3] == ["2", "Ti Jan", "2"]
     page.screenshot(path=str(output_dir / "repeat-review.png"), full_page=True)
+    assert page.console_errors == [], page.console_errors
 
 
 def test_repeat_count_fixes_the_number_of_repetitions(page, live_server, engine, personas):
@@ -99,3 +101,38 @@ def test_repeat_count_fixes_the_number_of_repetitions(page, live_server, engine,
     assert page.locator("[data-repetition]").count() == 1
     page.click("[data-next]")
     assert page.locator("#q-person-1-pname .q-error").inner_text() == "This question needs an answer."
+    assert page.console_errors == [], page.console_errors
+
+
+def test_a_correction_starts_from_the_stored_repetitions(page, live_server, engine, personas):
+    made = make_survey(engine, spec=read_xlsform(household_form(count=False)), actor=personas["alice"])
+    with Session(engine) as session:
+        survey = service.get_survey(session=session, survey_id=made.id)
+        sub, _ = service.submit(session=session, survey=survey, wave=made.baseline, enumerator=personas["eddy"],
+                                payload=make_payload(answers={"n": 2, "k_law": "yes", "total_age": 42, "person": [
+                                    {"pname": "Rose", "page": 40, "works": "yes"}, {"pname": "Ti Jan", "page": 2}]}))
+        service.review_submissions(session=session, submissions=[sub], status=SubmissionStatus.has_issues,
+                                   comment="Ti Jan is 3.", actor=personas["sonia"])
+        session.commit()
+        sub_id = sub.id
+    login(page, live_server, "eddy")
+    page.goto(f"{live_server}/collect/submissions/{sub_id}")
+    page.wait_for_selector("#collect-app[data-screen-name='design']", timeout=TIMEOUT)
+    page.select_option("[data-language]", "en")
+    _next(page, "section_1")
+    _next(page, "person")
+    assert page.input_value("#f-person-1-pname") == "Rose" and page.input_value("#f-person-2-page") == "2"
+    page.fill("#f-person-2-page", "3")
+    page.fill("#f-person-1-page", "41")
+    _next(page, "section_3")
+    page.fill("#f-total_age", "44")
+    _next(page, "end")
+    page.fill("[data-note]", "Ages fixed.")
+    page.click("[data-finish]")
+    page.wait_for_selector("[data-queue-panel][data-sent='1']", timeout=TIMEOUT)
+    with Session(engine) as session:
+        row = session.get(Submission, sub_id)
+        assert row.revision == 2
+        assert row.answers["person"] == [{"pname": "Rose", "page": 41, "works": "yes", "idx": "1"},
+                                         {"pname": "Ti Jan", "page": 3, "idx": "2"}]
+    assert page.console_errors == [], page.console_errors
