@@ -11,7 +11,7 @@ each form's XForm, and sends finalized interviews to ``/odk/submission``
   version on its primary instance, so a submission names its survey, wave and version.
 * **Instances.** :func:`parse_instance` reads the instance XML (defusedxml: no entities, no
   external references) and flattens it to ``group/name`` paths (the repetitions of a repeat group
-  become ``answers[repeat] = [{code: text, ...}, ...]``, see :func:`repeat_answers`), which
+  become ``answers[repeat] = [{code: text, ...}, ...]``), which
   :func:`surveys.imports.row_from_json` maps onto item codes as it does for Kobo's REST Service
   (groups at any depth, ``meta/instanceID`` as the submission's uuid with ``uuid:`` removed,
   ``start``/``end`` as the interview's times, design fields by name).
@@ -54,10 +54,9 @@ from sqlmodel import Session, col, select
 from content import rules as content_rules
 from content.storage import AttachmentStorage, StorageError
 from surveys import rules, service
-from surveys.imports import row_from_json
+from surveys.imports import repeat_paths, row_from_json
 from surveys.models import InstrumentVersion, Submission, SubmissionIn, Survey, Wave
 from surveys.openrosa_models import OpenRosaCredential, SubmissionAttachment
-from surveys.spec import InstrumentSpec
 from web.accounts.models import LoginAttempt, User, utcnow
 from web.accounts.service import check_password_strength, get_user_by_username, record_audit
 
@@ -485,35 +484,6 @@ def parse_instance(data: bytes) -> Instance:
     return Instance(form_id=fid, version=version, fields=fields, repeats=repeats)
 
 
-def repeat_paths(spec: InstrumentSpec) -> dict[str, tuple[str, dict[str, str]]]:
-    """Each repeat group's path in the instance XML -> (its name, its children's XML names -> item codes).
-
-    Repeats inside repeats are left out (Konbit cannot collect them yet)."""
-    out: dict[str, tuple[str, dict[str, str]]] = {}
-    for section in spec.sections:
-        indexes = [i for i, g in enumerate(section.path) if g.repeat]
-        if len(indexes) != 1:
-            continue
-        path = "/".join(g.name for g in section.path[: indexes[0] + 1])
-        _, children = out.setdefault(path, (section.path[indexes[0]].name, {}))
-        for it in section.items:
-            children[it.xls_name] = it.code
-    return out
-
-
-def repeat_answers(instance: Instance, paths: Mapping[str, tuple[str, dict[str, str]]]) -> dict[str, list[dict[str, str]]]:
-    """The repetitions of ``instance`` (after :meth:`Instance.with_repeats`) as answers: repeat name ->
-    one dict of item code -> text per repetition. Elements the form does not know are left out, as
-    the import leaves out columns it does not know."""
-    out: dict[str, list[dict[str, str]]] = {}
-    for path, repetitions in instance.repeats.items():
-        name, children = paths[path]
-        out[name] = [{children[key.rsplit("/", 1)[-1]]: text for key, text in repetition.items()
-                      if key.rsplit("/", 1)[-1] in children and text.strip()}
-                     for repetition in repetitions]
-    return out
-
-
 # --- receiving --------------------------------------------------------------------------------------
 
 
@@ -557,18 +527,12 @@ def _submission_in(session: Session, instance: Instance, form: Form, version_num
     spec = service.version_spec(version)
     paths = repeat_paths(spec)
     instance = instance.with_repeats(paths)
-    # The first repetition goes along so that a form whose questions are all in repeats still has
-    # columns the import recognises; its answers are then taken from the repetitions instead.
-    first = {f"{path}/{key}": text for path, reps in instance.repeats.items() for key, text in reps[0].items()}
-    row = row_from_json({**instance.fields, **first}, spec=spec, wave=form.wave.name)
-    in_repeats = {code for _, children in paths.values() for code in children.values()}
-    row.answers = {code: value for code, value in row.answers.items() if code not in in_repeats}
+    row = row_from_json({**instance.fields, **instance.repeats}, spec=spec, wave=form.wave.name)
     if row.problems:
         raise service.SubmissionInvalid([rules.AnswerProblem(p.item or "", p.message) for p in row.problems])
     design = {k: v for k, v in row.design.items() if k != "enumerator_name"}
     try:
-        answers = {**row.answers, **repeat_answers(instance, paths)}
-        return SubmissionIn.model_validate({"uuid": row.uuid, "answers": answers, "version": version.version, **design})
+        return SubmissionIn.model_validate({"uuid": row.uuid, "answers": row.answers, "version": version.version, **design})
     except ValidationError as exc:  # a field beyond its limits
         raise service.SubmissionInvalid([rules.AnswerProblem(".".join(str(p) for p in e["loc"]), e["msg"])
                                          for e in exc.errors()]) from None
