@@ -44,6 +44,19 @@ choices sheet the filter does not offer, given the answers so far, is refused (o
 reported as a constraint failure). An expression that cannot be evaluated counts as relevant / satisfied:
 the form was checked when it was imported, so this only guards against surprises.
 
+Repeat groups
+-------------
+The answers of a repeat (``begin repeat person``) are a list with one object per repetition,
+``answers["person"] = [{"name": "Rose", "age": 40}, {"name": "Ti Jan"}]``: the shape
+:func:`surveys.expressions.evaluate` takes as ``repeats``. Each repetition is checked like the
+interview (types, required, relevant, constraint, choice_filter, calculations), its
+expressions reading the answers outside the repeat, every repetition (``indexed-repeat()``,
+``count()``, ``sum()``) and, through ``position``, its own (``..``, ``position(..)``);
+expressions outside the repeat read its repetitions too. Problems are named
+``repeat[i]/code`` (``i`` from 1). ``repeat_count``, when given, must match the number of
+repetitions; at most :data:`MAX_REPETITIONS` are taken. A repetition with nothing answered is
+kept (``{}``): it still counts. Repeats inside repeats are refused (not collected yet).
+
 Quality flags
 -------------
 :func:`quality_flags` returns a list of ``{"code": ..., "message": ...}`` dicts, codes from
@@ -592,7 +605,7 @@ def _build_plan(spec: InstrumentSpec) -> _Plan:
                  for it in spec.items()}
     unknowable = _unknowable(spec)
     sections = []
-    steps: list[_SectionRule | _RepeatRule] = []
+    order: list[_SectionRule | str] = []  # sections outside repeats, and repeat names, in form order
     repeat_parts: dict[str, tuple[Any, list[_SectionRule], list[str]]] = {}  # name -> (group, sections, codes)
     nested: set[str] = set()
     for section in spec.sections:
@@ -620,12 +633,12 @@ def _build_plan(spec: InstrumentSpec) -> _Plan:
             group = repeat_groups[0]
             if group.name not in repeat_parts:
                 repeat_parts[group.name] = (group, [], [])
-                steps.append(group.name)  # type: ignore[arg-type]  # replaced by its rule below
+                order.append(group.name)
             repeat_parts[group.name][1].append(built)
             repeat_parts[group.name][2].extend(rule.code for rule in items)
             continue
         sections.append(built)
-        steps.append(built)
+        order.append(built)
     repeats: dict[str, _RepeatRule] = {}
     for repeat_name, (group, parts, child_codes) in repeat_parts.items():
         count_text = (group.extra.get("repeat_count") or "").strip() or None
@@ -633,7 +646,7 @@ def _build_plan(spec: InstrumentSpec) -> _Plan:
             name=repeat_name, title=label(group.labels, "en", spec.default_language, repeat_name),
             count=_evaluator(count_text), count_text=count_text, sections=tuple(parts),
             canonical={code: canonical[code] for code in child_codes}, codes=tuple(child_codes))
-    steps = [repeats[step] if isinstance(step, str) else step for step in steps]
+    steps = tuple(repeats[step] if isinstance(step, str) else step for step in order)
     in_repeats = {code for rule in repeats.values() for code in rule.codes}
     in_nested = {it.code for section in spec.sections if section.in_repeat for it in section.items} - in_repeats
     main_canonical = {code: conv for code, conv in canonical.items() if code not in in_repeats and code not in in_nested}
@@ -648,7 +661,7 @@ def _build_plan(spec: InstrumentSpec) -> _Plan:
                  codes=tuple(main_canonical), sections=tuple(sections),
                  unique=len(canonical) == sum(len(section.items) for section in spec.sections),
                  answerable=tuple(it.code for it in spec.items() if it.type in ANSWERABLE_TYPES),
-                 dont_know=tuple(dont_know), steps=tuple(steps), repeats=repeats, nested=frozenset(nested))
+                 dont_know=tuple(dont_know), steps=steps, repeats=repeats, nested=frozenset(nested))
 
 
 _PLANS: dict[int, _Plan] = {}
