@@ -834,6 +834,9 @@ class ResponseReader:
             self.close()
             raise
         self._builder = _RowBuilder(spec, self.plan, wave)
+        # A table has one value per question: the questions of repeats (a list of repetitions each)
+        # are left out of its rows; row_from_json takes them from the lists Kobo sends.
+        self._in_repeats = frozenset(it.code for section in spec.sections if section.in_repeat for it in section.items)
 
     def __iter__(self) -> Iterator[ParsedRow]:
         try:
@@ -843,7 +846,10 @@ class ResponseReader:
                     continue
                 if any(c[:1] == "'" for c in cells):  # a Konbit export read back: undo safe_cell
                     cells = [restore_cell(c) for c in cells]
-                yield self._builder.build(self._row, cells)
+                row = self._builder.build(self._row, cells)
+                if self._in_repeats and not self._in_repeats.isdisjoint(row.answers):
+                    row.answers = {code: value for code, value in row.answers.items() if code not in self._in_repeats}
+                yield row
         finally:
             self.close()
 
@@ -938,8 +944,5 @@ def row_from_json(payload: Mapping[str, Any], *, spec: InstrumentSpec, wave: str
     cells = [_cell(plain[k]) if k in plain else _cell(first[k]) for k in header]
     reader = ResponseReader(iter([header, cells]), spec, mapping or {}, wave)
     row = next(iter(reader))
-    if paths:
-        in_repeats = {code for _, children in paths.values() for code in children.values()}
-        row.answers = {code: value for code, value in row.answers.items() if code not in in_repeats}
-        row.answers.update(repeats)  # type: ignore[arg-type]
+    row.answers.update(repeats)  # type: ignore[arg-type]
     return row
