@@ -22,6 +22,12 @@ list order. The value labels carry the choice labels in the chosen language, and
 ``variables`` sheet of the XLSX export lists every column with its label and its codes.
 A select_multiple item split into one column per choice gives 1 (chosen), 0 (answered,
 not chosen) or empty (not answered); SPSS and Stata names become ``q_choice``.
+
+Repeat groups get a table of their own, as KoboToolbox exports them (:func:`repeat_tables`):
+one row per repetition, linked to its interview by ``submission_uuid`` and numbered by
+``repetition`` (from 1). The XLSX export has one sheet per repeat; the CSV export gives each
+repeat's table as a CSV of its own (``write_csv`` with :func:`repeat_export_rows`). SPSS and
+Stata files hold the interviews only: repeats are in the XLSX.
 """
 
 from __future__ import annotations
@@ -51,10 +57,13 @@ __all__ = [
     "ExportColumn",
     "ExportOptions",
     "ExportRow",
+    "RepeatTable",
     "export_columns",
     "export_filename",
     "iter_export_rows",
     "load_specs",
+    "repeat_export_rows",
+    "repeat_tables",
     "write_csv",
     "write_dta",
     "write_export",
@@ -193,6 +202,8 @@ def export_columns(specs: Sequence[InstrumentSpec], options: ExportOptions) -> l
     columns = [ExportColumn(name=key, var=_var_name(key, taken, limit), label=label, kind=kind, key=key) for key, kind, label in _DESIGN]
     seen: set[str] = set()
     for spec in specs:
+        seen.update(it.code for section in spec.sections if section.in_repeat for it in section.items)
+    for spec in specs:
         for item in spec.items():
             if item.code in seen or item.type in ("note", "start", "end"):
                 continue
@@ -201,6 +212,56 @@ def export_columns(specs: Sequence[InstrumentSpec], options: ExportOptions) -> l
                 continue
             columns.extend(_item_columns(spec, item, options, language, taken, limit))
     return columns
+
+
+# The table of one repeat group: its name (the key of its answers), a label, and its columns
+# (``submission_uuid`` and ``repetition`` first).
+@dataclass(frozen=True, slots=True)
+class RepeatTable:
+    name: str
+    label: str
+    columns: tuple[ExportColumn, ...]
+
+
+def repeat_tables(specs: Sequence[InstrumentSpec], options: ExportOptions) -> list[RepeatTable]:
+    """One table per repeat group of the survey (newest spec's order first), repeats in repeats left out."""
+    if not specs:
+        return []
+    language = options.language or specs[0].default_language
+    found: dict[str, tuple[str, list[ExportColumn], set[str], set[str]]] = {}  # name -> label, columns, codes, vars
+    for spec in specs:
+        for section in spec.sections:
+            groups = [g for g in section.path if g.repeat]
+            if len(groups) != 1:
+                continue
+            group = groups[0]
+            if group.name not in found:
+                taken: set[str] = set()
+                design = [ExportColumn(name="submission_uuid", var=_var_name("submission_uuid", taken, 31),
+                                       label="Submission id", kind="text", key="uuid"),
+                          ExportColumn(name="repetition", var=_var_name("repetition", taken, 31),
+                                       label="Repetition (from 1)", kind="number", key="repetition")]
+                found[group.name] = (_label(group.labels, language, spec.default_language, group.name), design, set(), taken)
+            _, columns, codes, taken = found[group.name]
+            for item in section.items:
+                if item.code in codes or item.type in ("note", "start", "end"):
+                    continue
+                codes.add(item.code)
+                if item.personal and not options.include_personal:
+                    continue
+                columns.extend(_item_columns(spec, item, options, language, taken, 31))
+    return [RepeatTable(name=name, label=label, columns=tuple(columns)) for name, (label, columns, _, _) in found.items()]
+
+
+def repeat_export_rows(rows: Iterable[ExportRow], table: RepeatTable) -> Iterator[ExportRow]:
+    """The rows of ``table``: one per repetition of each interview, in order."""
+    for row in rows:
+        repetitions = row.answers.get(table.name)
+        if not isinstance(repetitions, list):
+            continue
+        for index, repetition in enumerate(repetitions, start=1):
+            if isinstance(repetition, dict):
+                yield ExportRow(design={"uuid": row.design.get("uuid"), "repetition": index}, answers=repetition)
 
 
 def _item_columns(spec: InstrumentSpec, item: ItemSpec, options: ExportOptions, language: str,
@@ -337,30 +398,57 @@ def _drain(buffer: io.StringIO, first: bool) -> bytes:
     return (b"\xef\xbb\xbf" + data) if first else data
 
 
-def write_xlsx(rows: Iterable[ExportRow], columns: Sequence[ExportColumn], out: IO[bytes], *, labels: bool = False) -> None:
-    """An XLSX written row by row (openpyxl's write-only mode): ``responses`` and ``variables`` sheets."""
+def _xlsx_cells(columns: Sequence[ExportColumn], row: ExportRow, labels: bool) -> list[Any]:
+    cells: list[Any] = []
+    for c in columns:
+        if c.kind in ("number", "flag", "datetime", "date"):
+            value = _typed_value(c, row)
+            cells.append(None if isinstance(value, float) and math.isnan(value) else value)
+        else:
+            text = _text_value(c, row, labels)
+            cells.append(safe_cell(text) if text != "" else None)
+    return cells
+
+
+def _sheet_title(name: str, taken: set[str]) -> str:
+    """An Excel sheet name (31 characters, none of []:*?/\\) not yet used."""
+    base = re.sub(r"[\[\]:*?/\\]", "_", name)[:31] or "repeat"
+    title, n = base, 1
+    while title.lower() in taken:
+        n += 1
+        title = f"{base[: 31 - len(str(n)) - 1]}_{n}"
+    taken.add(title.lower())
+    return title
+
+
+def write_xlsx(rows: Iterable[ExportRow], columns: Sequence[ExportColumn], out: IO[bytes], *, labels: bool = False,
+               repeats: Sequence[RepeatTable] = ()) -> None:
+    """An XLSX written row by row (openpyxl's write-only mode): ``responses``, one sheet per repeat
+    (its rows linked to ``responses`` by ``submission_uuid``) and ``variables``."""
     from openpyxl import Workbook  # noqa: PLC0415
 
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("responses")
     sheet.append(safe_row(c.name for c in columns))
+    titles = {"responses", "variables"}
+    repeat_sheets = []
+    for table in repeats:
+        repeat_sheet = workbook.create_sheet(_sheet_title(table.name, titles))
+        repeat_sheet.append(safe_row(c.name for c in table.columns))
+        repeat_sheets.append((table, repeat_sheet))
     for row in rows:
-        cells: list[Any] = []
-        for c in columns:
-            if c.kind in ("number", "flag", "datetime", "date"):
-                value = _typed_value(c, row)
-                cells.append(None if isinstance(value, float) and math.isnan(value) else value)
-            else:
-                text = _text_value(c, row, labels)
-                cells.append(safe_cell(text) if text != "" else None)
-        sheet.append(cells)
+        sheet.append(_xlsx_cells(columns, row, labels))
+        for table, repeat_sheet in repeat_sheets:
+            for child in repeat_export_rows((row,), table):
+                repeat_sheet.append(_xlsx_cells(table.columns, child, labels))
     variables = workbook.create_sheet("variables")
     variables.append(["column", "label", "type", "codes"])
-    for c in columns:
+    described = [(c, "") for c in columns] + [(c, f"{table.name}/") for table in repeats for c in table.columns[2:]]
+    for c, prefix in described:
         codes = "; ".join(f"{code} = {text}" for code, text in c.value_labels.items()) if c.kind in ("choice", "flag", "multiple") else ""
         if c.kind == "multiple":
             codes = "; ".join(f"{name} = {c.choice_labels.get(name, name)}" for name in c.codes)
-        variables.append(safe_row([c.name, c.label, c.kind, codes]))
+        variables.append(safe_row([prefix + c.name, c.label, c.kind, codes]))
     workbook.save(out)
 
 
@@ -423,14 +511,15 @@ def write_dta(rows: Iterable[ExportRow], columns: Sequence[ExportColumn], path: 
 
 
 def write_export(rows: Iterable[ExportRow], columns: Sequence[ExportColumn], options: ExportOptions, *,
-                 title: str = "") -> IO[bytes]:
-    """The whole file in a temporary file, rewound (for XLSX, SPSS and Stata)."""
+                 title: str = "", repeats: Sequence[RepeatTable] = ()) -> IO[bytes]:
+    """The whole file in a temporary file, rewound (for XLSX, SPSS and Stata); ``repeats``: the XLSX's
+    repeat sheets (SPSS and Stata hold the interviews only)."""
     out = tempfile.SpooledTemporaryFile(max_size=8 << 20)  # noqa: SIM115 - handed to the response
     if options.format == "csv":
         for chunk in write_csv(rows, columns, labels=options.labels):
             out.write(chunk)
     elif options.format == "xlsx":
-        write_xlsx(rows, columns, out, labels=options.labels)
+        write_xlsx(rows, columns, out, labels=options.labels, repeats=repeats)
     else:
         with tempfile.TemporaryDirectory(prefix="konbit-export-") as tmp:
             path = os.path.join(tmp, f"export.{options.format}")
@@ -442,11 +531,13 @@ def write_export(rows: Iterable[ExportRow], columns: Sequence[ExportColumn], opt
     return out
 
 
-def export_filename(survey: Survey, options: ExportOptions, when: datetime | None = None) -> str:
+def export_filename(survey: Survey, options: ExportOptions, when: datetime | None = None, table: str = "") -> str:
+    """The download's file name; ``table``: a repeat's table (``...-person-...csv``)."""
     when = when or datetime.now(timezone.utc)
     slug = re.sub(r"[^a-z0-9]+", "-", survey.title.lower()).strip("-")[:40] or "survey"
     personal = "-personal" if options.include_personal else ""
-    return f"{slug}-{survey.id}{personal}-{when:%Y%m%d-%H%M}.{options.format}"
+    part = ("-" + (re.sub(r"[^a-z0-9_]+", "-", table.lower()).strip("-")[:40] or "repeat")) if table else ""
+    return f"{slug}-{survey.id}{part}{personal}-{when:%Y%m%d-%H%M}.{options.format}"
 
 
 # --- the database side ---------------------------------------------------------------------

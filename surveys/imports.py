@@ -62,6 +62,7 @@ __all__ = [
     "open_table_rows",
     "read_header",
     "read_responses",
+    "repeat_paths",
     "row_from_json",
 ]
 
@@ -833,6 +834,9 @@ class ResponseReader:
             self.close()
             raise
         self._builder = _RowBuilder(spec, self.plan, wave)
+        # A table has one value per question: the questions of repeats (a list of repetitions each)
+        # are left out of its rows; row_from_json takes them from the lists Kobo sends.
+        self._in_repeats = frozenset(it.code for section in spec.sections if section.in_repeat for it in section.items)
 
     def __iter__(self) -> Iterator[ParsedRow]:
         try:
@@ -842,7 +846,10 @@ class ResponseReader:
                     continue
                 if any(c[:1] == "'" for c in cells):  # a Konbit export read back: undo safe_cell
                     cells = [restore_cell(c) for c in cells]
-                yield self._builder.build(self._row, cells)
+                row = self._builder.build(self._row, cells)
+                if self._in_repeats and not self._in_repeats.isdisjoint(row.answers):
+                    row.answers = {code: value for code, value in row.answers.items() if code not in self._in_repeats}
+                yield row
         finally:
             self.close()
 
@@ -883,10 +890,59 @@ def read_header(source: Source, *, filename: str = "") -> list[str]:
         close()
 
 
+def repeat_paths(spec: InstrumentSpec) -> dict[str, tuple[str, dict[str, str]]]:
+    """Each repeat group's path (``group/repeat``) -> (its name, its children's XLSForm names -> item codes).
+
+    Repeats inside repeats are left out (Konbit cannot collect them yet)."""
+    out: dict[str, tuple[str, dict[str, str]]] = {}
+    for section in spec.sections:
+        indexes = [i for i, g in enumerate(section.path) if g.repeat]
+        if len(indexes) != 1:
+            continue
+        path = "/".join(g.name for g in section.path[: indexes[0] + 1])
+        _, children = out.setdefault(path, (section.path[indexes[0]].name, {}))
+        for it in section.items:
+            children[it.xls_name] = it.code
+    return out
+
+
+def _repetitions(value: Any) -> list[Mapping[str, Any]] | None:
+    if isinstance(value, list | tuple) and all(isinstance(v, Mapping) for v in value):
+        return list(value)
+    return None
+
+
 def row_from_json(payload: Mapping[str, Any], *, spec: InstrumentSpec, wave: str | None = None,
                   mapping: Mapping[str, str] | None = None) -> ParsedRow:
-    """One submission as KoboToolbox's REST Service posts it (keys are the CSV headers)."""
-    header = [str(k) for k in payload.keys()]
-    cells = [_cell(v) for v in payload.values()]
+    """One submission as KoboToolbox's REST Service posts it (keys are the CSV headers).
+
+    A repeat group's answers are a list with one object per repetition, under the repeat's path
+    or name (``"member": [{"member/name": "Rose"}, ...]``); they become ``answers[repeat]``, one
+    dict of item code -> text per repetition (children known by the last step of their key;
+    keys the form does not know are left out, as unknown columns are).
+    """
+    paths = repeat_paths(spec)
+    path_of = {name: path for path, (name, _) in paths.items()}
+    plain: dict[str, Any] = {}
+    repeats: dict[str, list[dict[str, str]]] = {}
+    first: dict[str, Any] = {}
+    for key, value in payload.items():
+        path = str(key) if str(key) in paths else path_of.get(str(key).rsplit("/", 1)[-1])
+        repetitions = _repetitions(value) if path else None
+        if path is None or repetitions is None:
+            plain[str(key)] = value
+            continue
+        name, children = paths[path]
+        repeats[name] = [{children[k.rsplit("/", 1)[-1]]: text for k, v in rep.items()
+                          if k.rsplit("/", 1)[-1] in children and (text := _cell(v)).strip()}
+                         for rep in repetitions]
+        if repetitions:
+            # the first repetition goes along as columns, so that a form whose questions are all in
+            # repeats still has columns the reader recognises; answers are taken from ``repeats``
+            first.update({f"{path}/{k.rsplit('/', 1)[-1]}": v for k, v in repetitions[0].items()})
+    header = [*plain.keys(), *(k for k in first if k not in plain)]
+    cells = [_cell(plain[k]) if k in plain else _cell(first[k]) for k in header]
     reader = ResponseReader(iter([header, cells]), spec, mapping or {}, wave)
-    return next(iter(reader))
+    row = next(iter(reader))
+    row.answers.update(repeats)  # type: ignore[arg-type]
+    return row

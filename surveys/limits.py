@@ -64,6 +64,7 @@ def instrument_limits(spec: InstrumentSpec) -> list[Limit]:
     other: list[str] = []
     kept_columns: dict[str, None] = {}
     repeats: dict[str, list[str]] = {}
+    nested: set[str] = set()
 
     def look(it: ItemSpec) -> None:
         if it.type in _KIND:
@@ -93,6 +94,9 @@ def instrument_limits(spec: InstrumentSpec) -> list[Limit]:
         for trouble in filter(None, (_expression_trouble(r) for r in section.relevants)):
             unevaluated.append(f"group {section.name} (relevant: {trouble})")
         if section.in_repeat:
+            repeat_groups = [g.name for g in section.path if g.repeat]
+            if len(repeat_groups) > 1:
+                nested.add(repeat_groups[1])
             name = next((g.name for g in reversed(section.path) if g.repeat or "type" in g.extra), section.name)
             repeats.setdefault(name, []).extend(it.code for it in section.items)
         for it in section.items:
@@ -106,10 +110,10 @@ def instrument_limits(spec: InstrumentSpec) -> list[Limit]:
         out.append(Limit(f"Answers that are {kind}", what + ".", tuple(codes)))
     if repeats:
         for name, codes in repeats.items():
-            out.append(Limit(
-                f"Repeat {name}",
-                "Konbit asks these questions once per interview (the web form has no repetitions) and "
-                "keeps them out of KAP scoring.", tuple(codes)))  # fmt: skip
+            message = ("Konbit cannot collect a repeat inside a repeat yet." if name in nested else
+                       "Asked once per repetition; exported as a table of its own (one row per repetition) "
+                       "and kept out of KAP scoring and the statistics.")
+            out.append(Limit(f"Repeat {name}", message, tuple(codes)))
     if web_text:
         out.append(Limit("Asked as a text box on the web form",
                          "The web form has no widget for these types yet; enumerators type the answer.",

@@ -10,7 +10,8 @@ each form's XForm, and sends finalized interviews to ``/odk/submission``
   version's XLSForm export (:func:`surveys.service.version_xlsform`), with that formID and
   version on its primary instance, so a submission names its survey, wave and version.
 * **Instances.** :func:`parse_instance` reads the instance XML (defusedxml: no entities, no
-  external references) and flattens it to ``group/name`` paths, which
+  external references) and flattens it to ``group/name`` paths (the repetitions of a repeat group
+  become ``answers[repeat] = [{code: text, ...}, ...]``), which
   :func:`surveys.imports.row_from_json` maps onto item codes as it does for Kobo's REST Service
   (groups at any depth, ``meta/instanceID`` as the submission's uuid with ``uuid:`` removed,
   ``start``/``end`` as the interview's times, design fields by name).
@@ -37,7 +38,7 @@ import io
 import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 from xml.etree.ElementTree import Element, ParseError
@@ -53,7 +54,7 @@ from sqlmodel import Session, col, select
 from content import rules as content_rules
 from content.storage import AttachmentStorage, StorageError
 from surveys import rules, service
-from surveys.imports import row_from_json
+from surveys.imports import repeat_paths, row_from_json
 from surveys.models import InstrumentVersion, Submission, SubmissionIn, Survey, Wave
 from surveys.openrosa_models import OpenRosaCredential, SubmissionAttachment
 from web.accounts.models import LoginAttempt, User, utcnow
@@ -394,19 +395,73 @@ def response_xml(message: str, nature: str = "") -> str:
 # --- instances -----------------------------------------------------------------------------------
 
 
+_TEMPLATE = "{http://openrosa.org/javarosa}template"
+
+
 @dataclass(frozen=True, slots=True)
 class Instance:
     form_id: str
     version: str
     fields: dict[str, str]  # "group/sub/name" -> text, leaves only
+    # elements with children that appear more than once: "group/repeat" -> one dict per repetition
+    # ("sub/name" -> text, relative to the repetition); see :meth:`with_repeats`
+    repeats: dict[str, list[dict[str, str]]] = field(default_factory=dict)
 
     @property
     def instance_id(self) -> str:
         return self.fields.get("meta/instanceID", "").strip()
 
+    def with_repeats(self, paths: Iterable[str]) -> Instance:
+        """The instance with every repetition of the repeat groups at ``paths`` in ``repeats``.
+
+        A repeat answered once looks like a group in the XML: its fields are moved out of
+        ``fields`` here. An element repeated that is not one of ``paths`` is refused.
+        """
+        paths = tuple(paths)
+        for path in self.repeats:
+            if path not in paths:
+                raise OpenRosaProblem(f"{path} appears more than once: it is not a repeat group of this form.")
+        fields: dict[str, str] = {}
+        repeats = {path: list(reps) for path, reps in self.repeats.items()}
+        for key, text in self.fields.items():
+            owner = next((p for p in paths if key.startswith(p + "/")), None)
+            if owner is None:
+                fields[key] = text
+            else:
+                repeats.setdefault(owner, [{}])[0][key[len(owner) + 1:]] = text
+        return Instance(form_id=self.form_id, version=self.version, fields=fields, repeats=repeats)
+
 
 def _local(tag: Any) -> str:
     return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+
+
+def _flatten(element: Element, prefix: str, depth: int, fields: dict[str, str],
+             repeats: dict[str, list[dict[str, str]]] | None) -> None:
+    """Leaves of ``element`` into ``fields`` by path; groups repeated among siblings into ``repeats``
+    (None: inside a repetition, where a repeated group is a nested repeat, refused)."""
+    if depth > MAX_DEPTH:
+        raise OpenRosaProblem(f"The submission nests groups more than {MAX_DEPTH} deep.")
+    children = [c for c in element if _local(c.tag) and c.get(_TEMPLATE) is None]  # not comments, not templates
+    seen: dict[str, int] = {}
+    for child in children:
+        if len(child):
+            seen[_local(child.tag)] = seen.get(_local(child.tag), 0) + 1
+    for child in children:
+        name = _local(child.tag)
+        path = f"{prefix}{name}"
+        if len(child) and seen[name] > 1:
+            if repeats is None:
+                raise OpenRosaProblem(f"{path} is a repeat inside a repeat: Konbit cannot take those yet.")
+            repetition: dict[str, str] = {}
+            _flatten(child, "", depth + 1, repetition, None)
+            repeats.setdefault(path, []).append(repetition)
+        elif len(child):
+            _flatten(child, path + "/", depth + 1, fields, repeats)
+        elif path in fields:
+            raise OpenRosaProblem(f"{path} appears more than once: it is not a repeat group of this form.")
+        else:
+            fields[path] = child.text or ""
 
 
 def parse_instance(data: bytes) -> Instance:
@@ -423,25 +478,10 @@ def parse_instance(data: bytes) -> Instance:
     if not fid:
         raise OpenRosaProblem("The submission's root element has no id attribute: it is not an XForm instance.")
     fields: dict[str, str] = {}
-
-    def walk(element: Element, prefix: str, depth: int = 1) -> None:
-        if depth > MAX_DEPTH:
-            raise OpenRosaProblem(f"The submission nests groups more than {MAX_DEPTH} deep.")
-        for child in element:
-            name = _local(child.tag)
-            if not name:
-                continue  # comments, processing instructions
-            path = f"{prefix}{name}"
-            if len(child):
-                walk(child, path + "/", depth + 1)
-            elif path in fields:
-                raise OpenRosaProblem(f"{path} appears more than once: repeat groups are not supported by Konbit forms.")
-            else:
-                fields[path] = child.text or ""
-
-    walk(root, "")
+    repeats: dict[str, list[dict[str, str]]] = {}
+    _flatten(root, "", 1, fields, repeats)
     version = (root.get("version") or "").strip()
-    return Instance(form_id=fid, version=version, fields=fields)
+    return Instance(form_id=fid, version=version, fields=fields, repeats=repeats)
 
 
 # --- receiving --------------------------------------------------------------------------------------
@@ -484,7 +524,10 @@ def _submission_in(session: Session, instance: Instance, form: Form, version_num
         version = service.get_version(session=session, survey=form.survey, version=version_number)
         if version is None:
             raise OpenRosaProblem(f"Form {form.form_id} has no version {version_number}; get the blank form again.", 404)
-    row = row_from_json(instance.fields, spec=service.version_spec(version), wave=form.wave.name)
+    spec = service.version_spec(version)
+    paths = repeat_paths(spec)
+    instance = instance.with_repeats(paths)
+    row = row_from_json({**instance.fields, **instance.repeats}, spec=spec, wave=form.wave.name)
     if row.problems:
         raise service.SubmissionInvalid([rules.AnswerProblem(p.item or "", p.message) for p in row.problems])
     design = {k: v for k, v in row.design.items() if k != "enumerator_name"}

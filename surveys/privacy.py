@@ -58,4 +58,9 @@ def redact(answers: Mapping[str, Any] | None, codes: frozenset[str]) -> tuple[di
     hidden = sorted(code for code in codes if code in answers and answers[code] not in (None, "", []))
     for code in codes:
         answers.pop(code, None)
+    for key, value in answers.items():  # a repeat's repetitions: answers[repeat] = [{code: answer}, ...]
+        if isinstance(value, list) and value and all(isinstance(r, dict) for r in value):
+            found = {code for r in value for code in codes if r.get(code) not in (None, "", [])}
+            hidden.extend(f"{key}/{code}" for code in sorted(found))
+            answers[key] = [{c: v for c, v in r.items() if c not in codes} for r in value]
     return answers, hidden

@@ -44,6 +44,19 @@ choices sheet the filter does not offer, given the answers so far, is refused (o
 reported as a constraint failure). An expression that cannot be evaluated counts as relevant / satisfied:
 the form was checked when it was imported, so this only guards against surprises.
 
+Repeat groups
+-------------
+The answers of a repeat (``begin repeat person``) are a list with one object per repetition,
+``answers["person"] = [{"name": "Rose", "age": 40}, {"name": "Ti Jan"}]``: the shape
+:func:`surveys.expressions.evaluate` takes as ``repeats``. Each repetition is checked like the
+interview (types, required, relevant, constraint, choice_filter, calculations), its
+expressions reading the answers outside the repeat, every repetition (``indexed-repeat()``,
+``count()``, ``sum()``) and, through ``position``, its own (``..``, ``position(..)``);
+expressions outside the repeat read its repetitions too. Problems are named
+``repeat[i]/code`` (``i`` from 1). ``repeat_count``, when given, must match the number of
+repetitions; at most :data:`MAX_REPETITIONS` are taken. A repetition with nothing answered is
+kept (``{}``): it still counts. Repeats inside repeats are refused (not collected yet).
+
 Quality flags
 -------------
 :func:`quality_flags` returns a list of ``{"code": ..., "message": ...}`` dicts, codes from
@@ -87,6 +100,7 @@ __all__ = [
     "ANSWERABLE_TYPES",
     "DONT_KNOW_NAMES",
     "FLAG_LABELS",
+    "MAX_REPETITIONS",
     "AnswerProblem",
     "AnswersInvalid",
     "CheckedAnswers",
@@ -130,6 +144,8 @@ _INT_RE = re.compile(r"[+-]?[0-9]+")
 _DEC_RE = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)")
 _DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _MAX_TEXT = 10_000
+#: The most repetitions one repeat group may have in one interview.
+MAX_REPETITIONS = 500
 _MAX_INT = 10**15
 
 
@@ -257,14 +273,16 @@ Canonical = Callable[[Any], Any]
 
 
 def _holds(evaluator: expressions.Evaluator | None, values: Mapping[str, Any], current: Any,
-           today: _dt.date | None) -> bool:
-    """Whether a relevant / constraint holds; empty, unusable or failing expressions hold."""
+           today: _dt.date | None, **context: Any) -> bool:
+    """Whether a relevant / constraint holds; empty, unusable or failing expressions hold.
+
+    ``context``: ``repeats`` and ``position`` for :func:`surveys.expressions.evaluate`."""
     if evaluator is None:
         return True
     if current is not None and current.__class__ not in _EXPR_TYPES:
         current = _expr_value(current)
     try:
-        return expressions.truthy(evaluator(values, current=current, today=today))
+        return expressions.truthy(evaluator(values, current=current, today=today, **context))
     except (expressions.ExpressionError, TypeError):
         return True
 
@@ -286,11 +304,11 @@ def _calculation(text: str | None) -> expressions.Evaluator | None:
 
 
 def _calculate(evaluator: expressions.Evaluator | None, values: Mapping[str, Any], today: _dt.date | None,
-               seed: int | None = None) -> str | None:
+               seed: int | None = None, **context: Any) -> str | None:
     if evaluator is None:
         return None
     try:
-        result = evaluator(values, today=today, seed=seed)
+        result = evaluator(values, today=today, seed=seed, **context)
     except (expressions.ExpressionError, TypeError):
         return None
     if isinstance(result, bool):
@@ -513,6 +531,23 @@ class _Plan:
     unique: bool  # no code is used twice (check_spec and the XLSForm reader refuse that, but a spec may hold it)
     answerable: tuple[str, ...]  # questions, in form order (repeats kept)
     dont_know: tuple[tuple[str, frozenset[str]], ...]  # choice questions offering a don't-know, and those choices
+    # the sections outside repeats and the repeats, in form order (``sections`` leaves the repeats out)
+    steps: tuple[_SectionRule | _RepeatRule, ...] = ()
+    repeats: Mapping[str, _RepeatRule] | None = None  # by repeat name: the key of its answers
+    nested: frozenset[str] = frozenset()  # repeats inside repeats: not collected yet
+
+
+# One repeat group (``begin repeat``): asked once per repetition. Its answers are
+# ``answers[name] = [{child code: answer, ...}, ...]``, one mapping per repetition.
+@dataclass(frozen=True, slots=True)
+class _RepeatRule:
+    name: str
+    title: str  # how messages name it
+    count: expressions.Evaluator | None  # repeat_count: how many repetitions there must be
+    count_text: str | None
+    sections: tuple[_SectionRule, ...]
+    canonical: Mapping[str, _Converter]  # by child code
+    codes: tuple[str, ...]  # child codes, in form order
 
 
 def _unknowable(spec: InstrumentSpec) -> frozenset[str]:
@@ -543,7 +578,8 @@ def _choice_rows(spec: InstrumentSpec, item: ItemSpec) -> dict[str, dict[str, st
     return {c.name: {**c.extra, "name": c.name} for c in spec.choice_lists.get(item.choice_list or "", ())}
 
 
-def _filtered_out(rule: _ItemRule, values: Mapping[str, Any], value: Any, today: _dt.date | None) -> list[str]:
+def _filtered_out(rule: _ItemRule, values: Mapping[str, Any], value: Any, today: _dt.date | None,
+                  **context: Any) -> list[str]:
     """The chosen names that ``rule``'s choice_filter does not offer given the answers so far.
 
     A filter that cannot be evaluated offers every choice, as a relevant that cannot be
@@ -556,7 +592,7 @@ def _filtered_out(rule: _ItemRule, values: Mapping[str, Any], value: Any, today:
         if row is None:
             continue
         try:
-            offered = expressions.truthy(rule.choice_filter(values, current=None, today=today, choice=row))
+            offered = expressions.truthy(rule.choice_filter(values, current=None, today=today, choice=row, **context))
         except (expressions.ExpressionError, TypeError):
             offered = True
         if not offered:
@@ -569,7 +605,14 @@ def _build_plan(spec: InstrumentSpec) -> _Plan:
                  for it in spec.items()}
     unknowable = _unknowable(spec)
     sections = []
+    order: list[_SectionRule | str] = []  # sections outside repeats, and repeat names, in form order
+    repeat_parts: dict[str, tuple[Any, list[_SectionRule], list[str]]] = {}  # name -> (group, sections, codes)
+    nested: set[str] = set()
     for section in spec.sections:
+        repeat_groups = [g for g in section.path if g.repeat]
+        if len(repeat_groups) > 1:
+            nested.add(repeat_groups[1].name)
+            continue
         items = tuple(
             _ItemRule(item=it, code=it.code, calculate=it.type == "calculate", relevant=_evaluator(it.relevant),
                       constraint=_constraint(it.constraint, unknowable),
@@ -580,23 +623,45 @@ def _build_plan(spec: InstrumentSpec) -> _Plan:
             for it in section.items)
         likert = tuple(it.code for it in section.items if it.type in LIKERT_TYPES)
         name = label(section.labels, "en", spec.default_language, section.name or "a section")
-        steps = tuple((rule.code, rule.relevant, rule.constraint, rule) for rule in items)
-        special = tuple(step for step in steps
+        item_steps = tuple((rule.code, rule.relevant, rule.constraint, rule) for rule in items)
+        special = tuple(step for step in item_steps
                         if step[1] is not None or step[2] is not None or step[3].calculate or step[3].required
                         or step[3].choice_filter is not None)
-        sections.append(_SectionRule(relevant=_evaluator(section_relevant(section)), items=items, steps=steps, special=special,
-                                     likert=likert, name=name))
+        built = _SectionRule(relevant=_evaluator(section_relevant(section)), items=items, steps=item_steps,
+                             special=special, likert=likert, name=name)
+        if repeat_groups:
+            group = repeat_groups[0]
+            if group.name not in repeat_parts:
+                repeat_parts[group.name] = (group, [], [])
+                order.append(group.name)
+            repeat_parts[group.name][1].append(built)
+            repeat_parts[group.name][2].extend(rule.code for rule in items)
+            continue
+        sections.append(built)
+        order.append(built)
+    repeats: dict[str, _RepeatRule] = {}
+    for repeat_name, (group, parts, child_codes) in repeat_parts.items():
+        count_text = (group.extra.get("repeat_count") or "").strip() or None
+        repeats[repeat_name] = _RepeatRule(
+            name=repeat_name, title=label(group.labels, "en", spec.default_language, repeat_name),
+            count=_evaluator(count_text), count_text=count_text, sections=tuple(parts),
+            canonical={code: canonical[code] for code in child_codes}, codes=tuple(child_codes))
+    steps = tuple(repeats[step] if isinstance(step, str) else step for step in order)
+    in_repeats = {code for rule in repeats.values() for code in rule.codes}
+    in_nested = {it.code for section in spec.sections if section.in_repeat for it in section.items} - in_repeats
+    main_canonical = {code: conv for code, conv in canonical.items() if code not in in_repeats and code not in in_nested}
     dont_know = []
     for it in spec.items():
         if it.type in CHOICE_TYPES:
             names = frozenset(n for n in _choice_names(spec, it) if n.lower() in DONT_KNOW_NAMES)
             if names:
                 dont_know.append((it.code, names))
-    return _Plan(spec=spec, canonical=canonical, memos={c: v.memo for c, v in canonical.items() if v.memo is not None},
-                 codes=tuple(canonical), sections=tuple(sections),
+    return _Plan(spec=spec, canonical=main_canonical,
+                 memos={c: v.memo for c, v in main_canonical.items() if v.memo is not None},
+                 codes=tuple(main_canonical), sections=tuple(sections),
                  unique=len(canonical) == sum(len(section.items) for section in spec.sections),
                  answerable=tuple(it.code for it in spec.items() if it.type in ANSWERABLE_TYPES),
-                 dont_know=tuple(dont_know))
+                 dont_know=tuple(dont_know), steps=steps, repeats=repeats, nested=frozenset(nested))
 
 
 _PLANS: dict[int, _Plan] = {}
@@ -667,6 +732,7 @@ def check_answers(
     canonical = plan.canonical
     memos = plan.memos.get
     given: dict[str, Any] = {}
+    repeat_given: dict[str, Any] = {}
     for code, value in answers.items():
         if value.__class__ is str:  # the usual case: a text seen before
             memo = memos(code)
@@ -677,7 +743,15 @@ def check_answers(
                     continue
         found = canonical.get(code) if isinstance(code, str) else None
         if found is None:
-            problems.append(AnswerProblem(str(code), "is not an item of this instrument"))
+            if plan.repeats and code in plan.repeats:
+                repeat_given[code] = value
+            elif code in plan.nested:
+                problems.append(AnswerProblem(code, "is a repeat inside a repeat: Konbit cannot collect those yet"))
+            elif (holder := _repeat_of(plan, code)) is not None:
+                problems.append(AnswerProblem(code, f"is a question of the repeat {holder!r}: send it in "
+                                                    f"{holder!r}, a list with one object per repetition"))
+            else:
+                problems.append(AnswerProblem(str(code), "is not an item of this instrument"))
             continue
         convert, memo = found.convert, found.memo
         if convert is None or value is None or _blank(value):
@@ -703,15 +777,27 @@ def check_answers(
     # When every code is used once, an item with nothing to check or compute needs no visit: its
     # value stays as given, and the answers kept are the values left at the end (see below).
     quick = plan.unique
-    for section in plan.sections:
-        if section.relevant is not None and not _holds(section.relevant, values, None, today):
+    # the repeat context of every expression: the repetitions checked so far (see _check_repeat)
+    repeat_values: dict[str, list[dict[str, Any]]] = {name: [] for name in plan.repeats or ()}
+    context: dict[str, Any] = {"repeats": repeat_values} if repeat_values else {}
+    repeat_out: dict[str, list[dict[str, Any]]] = {}
+    for section in plan.steps:
+        if section.__class__ is _RepeatRule:
+            kept = _check_repeat(section, repeat_given.get(section.name), values=values, repeat_values=repeat_values,
+                                 problems=problems, failures=failures, dropped=dropped, language=lang,
+                                 default_language=default, today=today, lenient=lenient_constraints,
+                                 interview=interview)
+            if kept:
+                repeat_out[section.name] = kept
+            continue
+        if section.relevant is not None and not _holds(section.relevant, values, None, today, **context):
             for rule in section.items:  # the section is skipped: none of its items is asked
                 if rule.code in given:
                     dropped.append(rule.code)
                 values[rule.code] = None
             continue
         for code, relevant, constraint, rule in section.special if quick else section.steps:
-            if relevant is not None and not _holds(relevant, values, None, today):
+            if relevant is not None and not _holds(relevant, values, None, today, **context):
                 if code in given:
                     dropped.append(code)
                 values[code] = None
@@ -720,7 +806,7 @@ def check_answers(
             if value is given:  # not answered (or a calculation)
                 if rule.calculate:
                     seed = None if interview is None else expressions.seed_for(interview, code)
-                    result = _calculate(rule.calculation, values, today, seed)
+                    result = _calculate(rule.calculation, values, today, seed, **context)
                     values[code] = result
                     if result is not None:
                         out[code] = result
@@ -728,7 +814,7 @@ def check_answers(
                     own = _message(rule.item.required_message, lang, default)
                     problems.append(AnswerProblem(code, "is required" + (f" ({own})" if own else "")))
                 continue
-            if constraint is not None and not _holds(constraint, values, value, today):
+            if constraint is not None and not _holds(constraint, values, value, today, **context):
                 item = rule.item
                 own = _message(item.constraint_message, lang, default)
                 shown = " ".join(value) if isinstance(value, list) else value
@@ -740,7 +826,7 @@ def check_answers(
                     problems.append(problem)
                     continue
             if rule.choice_filter is not None:
-                hidden = _filtered_out(rule, values, value, today)
+                hidden = _filtered_out(rule, values, value, today, **context)
                 if hidden:
                     item = rule.item
                     problem = AnswerProblem(code, f"{', '.join(repr(n) for n in hidden)} "
@@ -758,7 +844,138 @@ def check_answers(
         # The answers kept are, in form order, those of the relevant items (not relevant ones
         # were set to None) and the calculations' results: no canonical value is None.
         out = {code: value for code, value in values.items() if value is not None}
+    out.update(repeat_out)
     return CheckedAnswers(answers=out, dropped=tuple(dropped), constraint_failures=tuple(failures))
+
+
+def _repeat_of(plan: _Plan, code: Any) -> str | None:
+    for rule in (plan.repeats or {}).values():
+        if code in rule.canonical:
+            return rule.name
+    return None
+
+
+def _repetition_count(rule: _RepeatRule, values: Mapping[str, Any], today: _dt.date | None,
+                      context: Mapping[str, Any]) -> int | None:
+    """How many repetitions ``repeat_count`` asks for; None when it cannot be told."""
+    if rule.count is None:
+        return None
+    try:
+        result = rule.count(values, today=today, **context)
+    except (expressions.ExpressionError, TypeError):
+        return None
+    if isinstance(result, str):
+        if not result.strip():
+            return 0  # unanswered: no repetitions, as ODK Collect shows none
+        try:
+            result = float(result.strip())
+        except ValueError:
+            return None
+    number = float(result)
+    if not math.isfinite(number):
+        return None
+    return max(0, int(number))
+
+
+def _check_repeat(rule: _RepeatRule, raw: Any, *, values: Mapping[str, Any],
+                  repeat_values: dict[str, list[dict[str, Any]]], problems: list[AnswerProblem],
+                  failures: list[AnswerProblem], dropped: list[str], language: str | None, default_language: str,
+                  today: _dt.date | None, lenient: bool, interview: str | None) -> list[dict[str, Any]]:
+    """Check the repetitions of one repeat; their canonical answers (one dict per repetition).
+
+    Problems are named ``repeat[i]/code`` (``i`` from 1). Each repetition's expressions see the
+    answers outside the repeat, every repetition of it (``indexed-repeat()``, ``count()``) and,
+    through ``position``, its own answers (``..`` steps and ``position(..)``).
+    """
+    name = rule.name
+    if raw is None or _blank(raw):
+        given: list[Any] = []
+    elif isinstance(raw, (list, tuple)) and all(isinstance(r, Mapping) for r in raw):
+        given = list(raw)
+    else:
+        problems.append(AnswerProblem(name, f"the repeat {rule.title!r} must be a list with one object "
+                                            "(question code -> answer) per repetition"))
+        return []
+    if len(given) > MAX_REPETITIONS:
+        problems.append(AnswerProblem(name, f"the repeat {rule.title!r} has {len(given)} repetitions; "
+                                            f"at most {MAX_REPETITIONS} are accepted"))
+        return []
+    context = {"repeats": repeat_values}
+    wanted = _repetition_count(rule, values, today, context)
+    if wanted is not None and wanted != len(given):
+        problems.append(AnswerProblem(name, f"the repeat {rule.title!r} has {len(given)} repetition"
+                                            f"{'' if len(given) == 1 else 's'}; its repeat_count "
+                                            f"{rule.count_text} asks for {wanted}"))
+    # every repetition, converted (the others' answers are visible to indexed-repeat())
+    instances: list[dict[str, Any]] = []
+    answered: list[dict[str, Any]] = []
+    for index, repetition in enumerate(given, start=1):
+        inst: dict[str, Any] = dict.fromkeys(rule.codes)
+        own: dict[str, Any] = {}
+        for code, value in repetition.items():
+            where = f"{name}[{index}]/{code}"
+            found = rule.canonical.get(code) if isinstance(code, str) else None
+            if found is None:
+                problems.append(AnswerProblem(where, f"is not a question of the repeat {rule.title!r}"))
+                continue
+            if found.convert is None or value is None or _blank(value):
+                continue
+            try:
+                own[code] = inst[code] = found.convert(value)
+            except ValueError as err:
+                problems.append(AnswerProblem(where, str(err)))
+        instances.append(inst)
+        answered.append(own)
+    repeat_values[name] = instances
+    out: list[dict[str, Any]] = []
+    for index, (inst, own) in enumerate(zip(instances, answered, strict=True), start=1):
+        here = {**context, "position": {name: index}}
+        kept: dict[str, Any] = {}
+        for section in rule.sections:
+            shown = section.relevant is None or _holds(section.relevant, values, None, today, **here)
+            for code, relevant, constraint, item_rule in section.steps:
+                where = f"{name}[{index}]/{code}"
+                if not shown or (relevant is not None and not _holds(relevant, values, None, today, **here)):
+                    if code in own:
+                        dropped.append(where)
+                    inst[code] = None
+                    continue
+                if item_rule.calculate:
+                    seed = None if interview is None else expressions.seed_for(interview, where)
+                    result = _calculate(item_rule.calculation, values, today, seed, **here)
+                    inst[code] = result
+                    if result is not None:
+                        kept[code] = result
+                    continue
+                if code not in own:
+                    if item_rule.required and not any(p.code == where for p in problems):
+                        message = _message(item_rule.item.required_message, language, default_language)
+                        problems.append(AnswerProblem(where, "is required" + (f" ({message})" if message else "")))
+                    continue
+                value = own[code]
+                if constraint is not None and not _holds(constraint, values, value, today, **here):
+                    item = item_rule.item
+                    message = _message(item.constraint_message, language, default_language)
+                    text = " ".join(value) if isinstance(value, list) else value
+                    problem = AnswerProblem(where, f"{text!r} breaks the constraint {item.constraint}"
+                                                   + (f" ({message})" if message else ""))
+                    if not lenient:
+                        problems.append(problem)
+                        continue
+                    failures.append(problem)
+                if item_rule.choice_filter is not None:
+                    hidden = _filtered_out(item_rule, values, value, today, **here)
+                    if hidden:
+                        problem = AnswerProblem(where, f"{', '.join(repr(n) for n in hidden)} "
+                                                       f"{'is' if len(hidden) == 1 else 'are'} not offered given the "
+                                                       f"earlier answers (choice_filter {item_rule.item.choice_filter})")
+                        if not lenient:
+                            problems.append(problem)
+                            continue
+                        failures.append(problem)
+                kept[code] = value
+        out.append(kept)
+    return out
 
 
 # --- quality ------------------------------------------------------------------------------

@@ -318,3 +318,68 @@ def test_a_neutralised_csv_imports_back_as_typed(engine, hostile):
         report = import_jobs.check_file(session=session, survey=survey, source=data, filename="export.csv",
                                         mapping={"uuid": "uuid", "start": "started_at", "end": "ended_at"})
     assert (report.rows, report.already, report.new, report.bad) == (1, 1, 0, 0), report.problems
+
+
+# --- repeat groups: a table each, linked by the submission id -----------------------------------
+
+ROSTER = [{"pname": "=cmd|' /C calc'!A0", "page": 40, "works": "yes"}, {"pname": "Bo", "page": 2}]
+
+
+@pytest.fixture
+def roster(engine, personas):
+    """Two interviews of a household roster: one with two people, one with none."""
+    from surveys.xlsform import read_xlsform
+    from tests.surveys.test_repeats import household_form
+
+    made = make_survey(engine, spec=read_xlsform(household_form()), actor=personas["leo"])
+    with Session(engine, expire_on_commit=False) as session:
+        survey = session.get(Survey, made.id)
+        wave = service.get_wave(session=session, survey=survey, wave="baseline")
+        for answers, uuid in (({"n": 2, "total_age": 42, "person": ROSTER}, "00000000-0000-4000-8000-000000000001"),
+                              ({"n": 0, "k_law": "no"}, "00000000-0000-4000-8000-000000000002")):
+            service.submit(session=session, survey=survey, wave=wave, enumerator=personas["eddy"], source="api",
+                           payload=make_payload(answers=answers, uuid=uuid))
+        session.commit()
+    return made
+
+
+def test_repeats_get_a_table_each_linked_by_submission_uuid_and_repetition(engine, roster):
+    columns, rows = rows_of(engine, roster)
+    assert [c.name for c in columns if c.is_item] == ["k_law", "n", "total_age"]  # repeat children are not columns
+    with Session(engine) as session:
+        specs = exports.load_specs(session=session, survey=session.get(Survey, roster.id))
+    (table,) = exports.repeat_tables(specs, exports.ExportOptions())
+    assert (table.name, table.label) == ("person", "Person")
+    data = b"".join(exports.write_csv(exports.repeat_export_rows(rows, table), table.columns))
+    lines = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    assert lines == [["submission_uuid", "repetition", "pname", "page", "works", "idx"],
+                     ["00000000-0000-4000-8000-000000000001", "1", "'" + ROSTER[0]["pname"], "40", "yes", "1"],
+                     ["00000000-0000-4000-8000-000000000001", "2", "Bo", "2", "", "2"]]
+
+
+def test_xlsx_has_a_sheet_per_repeat_and_spss_stata_keep_the_interviews(client, engine, roster, tmp_path):
+    headers = bearer(client, "leo")
+    r = client.get(f"/api/v1/surveys/{roster.id}/export", params={"format": "xlsx"}, headers=headers)
+    assert r.status_code == 200
+    (tmp_path / "r.xlsx").write_bytes(r.content)
+    wb = openpyxl.load_workbook(tmp_path / "r.xlsx")
+    assert wb.sheetnames == ["responses", "person", "variables"]
+    people = list(wb["person"].iter_rows(values_only=True))
+    assert people[0][:4] == ("submission_uuid", "repetition", "pname", "page")
+    assert people[1][:4] == ("00000000-0000-4000-8000-000000000001", 1, "'" + ROSTER[0]["pname"], 40)
+    assert len(people) == 3 and people[2][1] == 2
+    assert "person/page" in [row[0] for row in wb["variables"].iter_rows(values_only=True)]
+    for fmt, reader in (("sav", pyreadstat.read_sav), ("dta", pyreadstat.read_dta)):
+        r = client.get(f"/api/v1/surveys/{roster.id}/export", params={"format": fmt}, headers=headers)
+        assert r.status_code == 200
+        (tmp_path / f"r.{fmt}").write_bytes(r.content)
+        df, _ = reader(str(tmp_path / f"r.{fmt}"))
+        assert len(df) == 2 and "page" not in df.columns
+    r = client.get(f"/api/v1/surveys/{roster.id}/export", params={"format": "csv", "table": "person"}, headers=headers)
+    assert r.status_code == 200 and "-person-" in r.headers["content-disposition"]
+    assert r.content.decode("utf-8-sig").splitlines()[0] == "submission_uuid,repetition,pname,page,works,idx"
+    for params in ({"format": "csv", "table": "nope"}, {"format": "xlsx", "table": "person"}):
+        assert client.get(f"/api/v1/surveys/{roster.id}/export", params=params, headers=headers).status_code == 400
+    login(client, "leo")
+    page = client.get(f"/surveys/{roster.id}/export")
+    assert page.status_code == 200 and '<option value="person">' in page.text

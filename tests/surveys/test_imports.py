@@ -483,3 +483,15 @@ def test_a_cell_holding_nul_is_a_row_problem_not_a_failed_import(engine, kap):
     (problem,) = report.problems
     assert problem.row == 3 and problem.column == "cluster" and "NUL" in problem.message
     assert store(engine, kap, data, wave="baseline", report=report).created == 1 and count(engine) == 1
+
+
+def test_a_table_leaves_the_questions_of_repeats_out_of_its_rows():
+    """A CSV has one value per question: a repeat's columns (Kobo's legacy flattening) are not answers."""
+    from surveys.imports import read_responses
+    from surveys.xlsform import read_xlsform
+    from tests.surveys.test_repeats import household_form
+
+    spec = read_xlsform(household_form())
+    data = "_uuid,n,person/pname,person/page\r\nu-1,1,Rose,40\r\n".encode()
+    (row,) = list(read_responses(io.BytesIO(data), spec=spec, filename="x.csv"))
+    assert row.answers == {"n": "1"}

@@ -153,3 +153,24 @@ def test_it_refuses_what_is_not_one_submission(client, kap, token):
     response = push(client, kap, no_id, token)
     assert response.status_code == 422 and "No submission id" in response.json()["detail"]
     assert client.post("/api/v1/surveys/999/kobo", json=kobo_json(), headers=token).status_code == 404
+
+
+def test_a_push_with_a_repeat_group_keeps_each_repetition(client, engine, personas, token):
+    """Kobo posts a repeat as a list of objects keyed by the children's paths."""
+    from surveys.xlsform import read_xlsform
+    from tests.surveys.test_repeats import household_form
+
+    made = make_survey(engine, spec=read_xlsform(household_form()), actor=personas["leo"])
+    uid = str(uuid_module.uuid4())
+    body = {"_uuid": uid, "meta/instanceID": f"uuid:{uid}", "n": "2", "total_age": "42", "person": [
+        {"person/pname": "Rose", "person/page": "40", "person/works": "yes", "person/idx": "1"},
+        {"person/pname": "Ti Jan", "person/page": "2", "person/idx": "2", "person/_unknown": "x"}]}
+    r = push(client, made, body, token)
+    assert r.status_code == 201, r.text
+    with Session(engine) as session:
+        sub = session.exec(select(Submission)).one()
+        assert sub.answers["person"] == [{"pname": "Rose", "page": 40, "works": "yes", "idx": "1"},
+                                         {"pname": "Ti Jan", "page": 2, "idx": "2"}]
+    body = {**body, "_uuid": str(uuid_module.uuid4()), "meta/instanceID": "", "n": "3"}
+    r = push(client, made, body, token)
+    assert r.status_code == 422 and "repeat_count" in r.text

@@ -237,3 +237,32 @@ def test_accepting_a_valid_resend_over_the_api_returns_the_new_revision(client, 
     assert r.status_code == 200, r.text
     body = r.json()
     assert (body["id"], body["revision"], body["answers"]["age"], body["sex"]) == (stored.id, 2, 45, "male")
+
+
+def test_the_submission_page_shows_each_repetition_as_a_row_and_hides_personal_ones(client, personas, engine):
+    import dataclasses
+
+    from surveys.xlsform import read_xlsform
+    from tests.surveys.test_repeats import household_form
+
+    spec = read_xlsform(household_form())
+    spec = dataclasses.replace(spec, sections=tuple(
+        dataclasses.replace(s, items=tuple(dataclasses.replace(i, personal=i.code == "pname") for i in s.items))
+        for s in spec.sections))
+    made = make_survey(engine, spec=spec, actor=personas["leo"])
+    sub = _submit(engine, made, personas["eddy"], answers={"n": 2, "total_age": 42, "person": [
+        {"pname": "Rose", "page": 40, "works": "yes"}, {"pname": "Ti Jan", "page": 2}]})
+    login(client, "sonia")
+    page = client.get(f"/submissions/{sub.id}")
+    assert page.status_code == 200
+    table = page.text.split('id="repeat-person"', 1)[1].split("</section>", 1)[0]
+    assert "2 repetitions" in table and "<th title=\"page\">Age</th>" in table
+    rows = table.split("<tbody>", 1)[1].split("</tr>")
+    assert "Rose" in rows[0] and ">40<" in rows[0] and ">Yes<" in rows[0]
+    assert "Ti Jan" in rows[1] and ">2<" in rows[1]
+    client.cookies.clear()
+    login(client, "leo")  # a lead does not see personal answers, in repetitions either
+    page = client.get(f"/submissions/{sub.id}")
+    assert "Rose" not in page.text and "Ti Jan" not in page.text and ">Personal<" in page.text
+    api = client.get(f"/api/v1/submissions/{sub.id}").json()
+    assert [r.get("pname") for r in api["answers"]["person"]] == [None, None]

@@ -18,7 +18,7 @@ import pytest
 from sqlmodel import Session, func, select
 
 from surveys import rules, service
-from surveys.exports import ExportOptions, ExportRow, export_columns, write_export
+from surveys.exports import ExportOptions, ExportRow, export_columns, repeat_tables, write_export
 from surveys.limits import instrument_limits
 from surveys.models import Survey
 from surveys.spec import InstrumentSpec, spec_from_dict, spec_to_dict
@@ -111,22 +111,47 @@ _OTHER_TRIES = {"text": ["555 123 4567", "a"], "integer": ["0", "1", "50"], "dec
 
 
 def _answers(spec: InstrumentSpec) -> dict[str, object]:
-    """An answer to every question, another where the form's constraint refuses the first."""
+    """An answer to every question, another where the form's constraint refuses the first; the
+    questions of a repeat in ``answers[repeat]``, one repetition (or as many as repeat_count says)."""
     items = {it.code: it for it in spec.items()}
-    answers = {it.code: a for it in spec.items() if it.type in rules.ANSWERABLE_TYPES and (a := _answer(spec, it))}
+    in_repeat: dict[str, str] = {}  # child code -> repeat name (repeats in repeats: not collected)
+    for section in spec.sections:
+        groups = [g.name for g in section.path if g.repeat]
+        for it in section.items:
+            if groups:
+                in_repeat[it.code] = groups[0] if len(groups) == 1 else ""
+    answers: dict[str, object] = {}
+    for it in spec.items():
+        if it.type in rules.ANSWERABLE_TYPES and (a := _answer(spec, it)) and in_repeat.get(it.code) != "":
+            if it.code in in_repeat:
+                answers.setdefault(in_repeat[it.code], [{}])[0][it.code] = a  # type: ignore[index]
+            else:
+                answers[it.code] = a
     tries: dict[str, list[str]] = {}
-    for _ in range(3 * len(answers) + 3):
+    for _ in range(3 * (len(answers) + len(in_repeat)) + 3):
         try:
             return rules.check_answers(spec, answers).answers
         except rules.AnswersInvalid as err:
-            bad = {p.code for p in err.problems} & set(answers)
+            bad = set()
+            for p in err.problems:
+                wanted = re.search(r"asks for (\d+)$", p.message)
+                if p.code in answers and wanted and isinstance(answers[p.code], list):  # repeat_count
+                    first = answers[p.code][0] if answers[p.code] else {}  # type: ignore[index]
+                    answers[p.code] = [dict(first) for _ in range(int(wanted.group(1)))]
+                    bad.add(p.code)
+                    continue
+                child = re.fullmatch(r"(.+)\[(\d+)\]/(.+)", p.code)
+                holder, code = (answers, p.code)
+                if child and isinstance(answers.get(child.group(1)), list):
+                    holder, code = answers[child.group(1)][int(child.group(2)) - 1], child.group(3)  # type: ignore[index]
+                if code in holder:
+                    bad.add(p.code)
+                    left = tries.setdefault(p.code, list(_OTHER_TRIES.get(items[code].type, [])))
+                    if left:
+                        holder[code] = left.pop(0)
+                    else:
+                        holder.pop(code)
             assert bad, f"the form refuses answers it was not given: {err}"
-            for code in bad:
-                left = tries.setdefault(code, list(_OTHER_TRIES.get(items[code].type, [])))
-                if left:
-                    answers[code] = left.pop(0)
-                else:
-                    answers.pop(code)
     raise AssertionError("no set of answers the form takes")
 
 
@@ -138,7 +163,7 @@ def test_a_corpus_form_takes_answers_and_comes_out_of_every_export(name: str) ->
     for fmt in ("csv", "xlsx", "sav", "dta"):
         options = ExportOptions(format=fmt, include_personal=True)
         columns = export_columns([spec], options)
-        out = write_export([row], columns, options, title=spec.title).read()
+        out = write_export([row], columns, options, title=spec.title, repeats=repeat_tables([spec], options)).read()
         assert out, fmt
     geopoints = [it.code for it in spec.items() if it.type == "geopoint" and it.code in answers]
     if geopoints:

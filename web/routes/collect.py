@@ -81,17 +81,47 @@ def client_spec(spec: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     absent: the item is always shown, the answer always accepted).
     """
     problems: list[str] = []
-    sections = []
+    sections: list[dict[str, Any]] = []
     for number, section in enumerate(spec.get("sections", []), start=1):
-        items = []
+        path = [g for g in section.get("parents") or [] if isinstance(g, dict)]
+        if section.get("name"):
+            path.append({"name": section.get("name"), "labels": section.get("labels") or {},
+                         "relevant": section.get("relevant"), "repeat": bool(section.get("repeat")),
+                         "extra": section.get("extra") or {}})
+        repeat_at = [i for i, g in enumerate(path) if g.get("repeat")]
+        if len(repeat_at) > 1:
+            continue  # a repeat inside a repeat: not collected yet (see surveys.limits)
+        inner: list[str] = []
+        if repeat_at:
+            # The sections of a repeat make one screen: each repetition asks all of its questions.
+            # Relevants of the groups around the repeat (and its own) hide the screen; those of groups
+            # inside it go with each item, evaluated per repetition.
+            group = path[repeat_at[0]]
+            inner = [str(g["relevant"]) for g in path[repeat_at[0] + 1:] if g.get("relevant")]
+            if not (sections and (sections[-1].get("repeat") or {}).get("name") == group["name"]):
+                outer = [str(g["relevant"]) for g in path[: repeat_at[0] + 1] if g.get("relevant")]
+                count = (group.get("extra") or {}).get("repeat_count")
+                sections.append({
+                    "name": group["name"], "labels": group.get("labels") or {},
+                    "relevant": _tree(" and ".join(f"({r})" for r in outer) if outer else None,
+                                      f"repeat {group['name']} relevant", problems),
+                    "repeat": {"name": group["name"], "count": _tree(count, f"repeat {group['name']} repeat_count",
+                                                                     problems)},
+                    "items": [],
+                })
+        items = sections[-1]["items"] if repeat_at else []
         for item in section.get("items", []):
             out = {key: item.get(key) for key in _CLIENT_ITEM_FIELDS}
             code = item.get("code", "?")
-            out["relevant"] = _tree(item.get("relevant"), f"{code} relevant", problems)
+            own = [*inner, item["relevant"]] if item.get("relevant") else inner
+            relevant = " and ".join(f"({r})" for r in own) if len(own) > 1 else (own[0] if own else None)
+            out["relevant"] = _tree(relevant, f"{code} relevant", problems)
             out["constraint"] = _tree(item.get("constraint"), f"{code} constraint", problems)
             out["calculation"] = _tree(item.get("calculation"), f"{code} calculation", problems)
             out["choice_filter"] = _tree(item.get("choice_filter"), f"{code} choice_filter", problems)
             items.append(out)
+        if repeat_at:
+            continue
         sections.append({
             "name": section.get("name") or f"section_{number}",
             "labels": section.get("labels") or {},

@@ -281,10 +281,17 @@ def _export_options(session: Session, survey: Survey, *, format: str, labels: bo
 
 
 def _export_response(request: Request, session: Session, survey: Survey, user: User,
-                     options: exports.ExportOptions) -> Response:
+                     options: exports.ExportOptions, table: str = "") -> Response:
     specs = exports.load_specs(session=session, survey=survey)
     columns = exports.export_columns(specs, options)
-    filename = exports.export_filename(survey, options)
+    tables = exports.repeat_tables(specs, options)
+    if table:  # one repeat's table, as a CSV of its own
+        chosen = next((t for t in tables if t.name == table), None)
+        if chosen is None:
+            raise HTTPException(400, f"This survey has no repeat group {table!r}.")
+        if options.format != "csv":
+            raise HTTPException(400, "A repeat's table is downloaded as CSV; the Excel export has every repeat as a sheet.")
+    filename = exports.export_filename(survey, options, table=table)
     record_audit(session=session, actor=user, action="survey.export_personal" if options.include_personal else "survey.export",
                  entity_type="survey", entity_id=survey.id,
                  summary=f"Exported {survey.title!r} as {options.format}" + (" with personal fields" if options.include_personal else ""),
@@ -302,11 +309,15 @@ def _export_response(request: Request, session: Session, survey: Survey, user: U
             with Session(engine) as own:
                 own_survey = own.get(Survey, survey_id)
                 rows = exports.iter_export_rows(session=own, survey=own_survey, options=options)  # type: ignore[arg-type]
-                yield from exports.write_csv(rows, columns, labels=options.labels)
+                if table:
+                    yield from exports.write_csv(exports.repeat_export_rows(rows, chosen), chosen.columns,
+                                                 labels=options.labels)
+                else:
+                    yield from exports.write_csv(rows, columns, labels=options.labels)
 
         return StreamingResponse(stream(), media_type=exports.MEDIA_TYPES["csv"], headers=headers)
     rows = exports.iter_export_rows(session=session, survey=survey, options=options)
-    out = exports.write_export(rows, columns, options, title=survey.title)
+    out = exports.write_export(rows, columns, options, title=survey.title, repeats=tables)
 
     def chunks() -> Iterator[bytes]:
         with out:
@@ -323,6 +334,7 @@ Language = Annotated[str | None, Query(max_length=35, description="Language of t
 Waves = Annotated[list[str], Query(description="Wave names or ids (default: all)")]
 Scope = Annotated[str | None, Query(pattern="^(all|non_rejected|approved)$",
                                     description="Which submissions (default: the survey's analysis scope)")]
+Table = Annotated[str, Query(max_length=200, description="CSV: the table of this repeat group instead of the interviews")]
 
 
 @router.get("/surveys/{survey_id}/export")
@@ -336,28 +348,29 @@ def export_page(request: Request, session: SessionDep, survey_id: int,
         "languages": specs[0].languages if specs else (), "default_language": specs[0].default_language if specs else "",
         "personal_items": personal, "may_export_personal": allowed(user.role, "surveys.export_personal"),
         "scope": survey.analysis_scope.value,
+        "repeat_tables": exports.repeat_tables(specs, exports.ExportOptions()) if specs else [],
     })
 
 
 @router.get("/surveys/{survey_id}/export/download")
 def export_download(request: Request, session: SessionDep, survey_id: int, user: Annotated[User, Allow("surveys.export")],
                     format: ExportFormat = "csv", labels: Labels = False, split: Split = None, language: Language = None,
-                    wave: Waves = [], scope: Scope = None) -> Response:  # noqa: B006 - FastAPI copies defaults
+                    wave: Waves = [], scope: Scope = None, table: Table = "") -> Response:  # noqa: B006 - FastAPI copies defaults
     survey = _survey(session, survey_id)
     options = _export_options(session, survey, format=format, labels=labels, split=split, language=language, wave=wave,
                               scope=scope, personal=False)
-    return _export_response(request, session, survey, user, options)
+    return _export_response(request, session, survey, user, options, table)
 
 
 @router.get("/surveys/{survey_id}/export/personal")
 def export_download_personal(request: Request, session: SessionDep, survey_id: int,
                              user: Annotated[User, Allow("surveys.export_personal")], format: ExportFormat = "csv",
                              labels: Labels = False, split: Split = None, language: Language = None, wave: Waves = [],
-                             scope: Scope = None) -> Response:  # noqa: B006
+                             scope: Scope = None, table: Table = "") -> Response:  # noqa: B006
     survey = _survey(session, survey_id)
     options = _export_options(session, survey, format=format, labels=labels, split=split, language=language, wave=wave,
                               scope=scope, personal=True)
-    return _export_response(request, session, survey, user, options)
+    return _export_response(request, session, survey, user, options, table)
 
 
 # --- API ------------------------------------------------------------------------------------------
@@ -424,8 +437,8 @@ def api_import_confirm(request: Request, session: SessionDep, survey_id: int, jo
          response_class=Response)
 def api_export(request: Request, session: SessionDep, survey_id: int, user: Annotated[User, Allow("surveys.export")],
                format: ExportFormat = "csv", labels: Labels = False, split: Split = None, language: Language = None,
-               wave: Waves = [], scope: Scope = None) -> Response:  # noqa: B006
-    return export_download(request, session, survey_id, user, format, labels, split, language, wave, scope)
+               wave: Waves = [], scope: Scope = None, table: Table = "") -> Response:  # noqa: B006
+    return export_download(request, session, survey_id, user, format, labels, split, language, wave, scope, table)
 
 
 @api.get("/{survey_id}/export/personal", summary="Export responses with the fields marked personal (admins)",
@@ -433,8 +446,9 @@ def api_export(request: Request, session: SessionDep, survey_id: int, user: Anno
 def api_export_personal(request: Request, session: SessionDep, survey_id: int,
                         user: Annotated[User, Allow("surveys.export_personal")], format: ExportFormat = "csv",
                         labels: Labels = False, split: Split = None, language: Language = None, wave: Waves = [],
-                        scope: Scope = None) -> Response:  # noqa: B006
-    return export_download_personal(request, session, survey_id, user, format, labels, split, language, wave, scope)
+                        scope: Scope = None, table: Table = "") -> Response:  # noqa: B006
+    return export_download_personal(request, session, survey_id, user, format, labels, split, language, wave, scope,
+                                    table)
 
 
 @api.post("/{survey_id}/kobo", summary="Receive a submission from a KoboToolbox REST Service",

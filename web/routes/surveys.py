@@ -984,15 +984,50 @@ def submission_page(request: Request, session: SessionDep, submission_id: int,
     duration = (sub.ended_at - sub.started_at).total_seconds() if sub.started_at and sub.ended_at else None
     answers = service.answers_filter(session=session, submission=sub, viewer=user, detail=True)(sub.answers)
     hidden = sorted(k for k, v in (sub.answers or {}).items() if k not in answers and v not in (None, "", []))
+    hidden += _hidden_in_repeats(sub.answers or {}, answers)
     return render(request, "review/submission.html", {
         "s": sub, "answers": answers, "hidden": hidden, "survey": survey, "wave": wave, "version": version, "spec": spec,
         "lang": lang,
         "label": rules.label, "display": rules.display_answer, "history": _history(revisions, sub), "names": names,
         "statuses": STATUS_LABELS, "flag_labels": rules.FLAG_LABELS, "duration": duration,
         "can_review": allowed(user.role, "surveys.review"), "can_correct": service.can_correct(sub, user),
-        "answerable": rules.ANSWERABLE_TYPES,
+        "answerable": rules.ANSWERABLE_TYPES, "repeats": _repeat_blocks(spec, answers),
         "frame_units": frame_choices(session, sub) if allowed(user.role, "surveys.review") else [],
     })
+
+
+def _hidden_in_repeats(raw: dict[str, Any], shown: dict[str, Any]) -> list[str]:
+    """``repeat/code`` of the answers inside repetitions that ``shown`` leaves out (personal data)."""
+    out = set()
+    for key, value in raw.items():
+        if not isinstance(value, list) or not isinstance(shown.get(key), list):
+            continue
+        for before, after in zip(value, shown[key], strict=False):
+            if isinstance(before, dict) and isinstance(after, dict):
+                out.update(f"{key}/{code}" for code, v in before.items() if code not in after and v not in (None, "", []))
+    return sorted(out)
+
+
+def _repeat_blocks(spec: Any, answers: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    """By the index of a repeat's first section: the repeat (name, group, its questions and its
+    repetitions) shown there as one table; the repeat's other sections are left out (``None``)."""
+    out: dict[int, dict[str, Any]] = {}
+    first: dict[str, int] = {}
+    for index, section in enumerate(spec.sections):
+        groups = [g for g in section.path if g.repeat]
+        if not groups:
+            continue
+        group = groups[0]
+        if group.name in first:
+            out[first[group.name]]["items"].extend(section.items)
+            out[index] = None  # type: ignore[assignment]
+            continue
+        first[group.name] = index
+        value = answers.get(group.name)
+        repetitions = [r for r in value if isinstance(r, dict)] if isinstance(value, list) else []
+        out[index] = {"name": group.name, "group": group, "items": list(section.items), "repetitions": repetitions,
+                      "nested": len(groups) > 1}
+    return out
 
 
 @router.post("/submissions/{submission_id}/review")

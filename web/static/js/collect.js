@@ -18,7 +18,10 @@
  *     finish moves it into the send queue (offline-queue.js), which posts it to the API;
  *   - in correction mode (a submission a supervisor sent back) starts from the stored
  *     answers and sends the whole corrected set to the correction endpoint;
- *   - registers the service worker (/sw.js) and asks it to keep the forms for offline use.
+ *   - registers the service worker (/sw.js) and asks it to keep the forms for offline use;
+ *   - asks a repeat group (a household roster) once per repetition on one screen: the
+ *     enumerator adds and removes repetitions, or repeat_count fixes how many; the answers
+ *     travel as answers[repeat] = [{code: answer}, ...] (state.repeats in drafts).
  *
  * No inline script or handler anywhere (the CSP forbids them), no eval; DOM built with
  * textContent only. Plain ES2017 for old Android Chrome.
@@ -53,7 +56,9 @@
       unit: 'Cluster (from the sampling frame)', not_in_frame: 'Choose the cluster from the list: this one is not in the sampling frame.',
       // the queue panel and the page around the form
       q_title: "Interviews on this phone", q_waiting: "waiting", q_sent: "sent", q_refused: "refused", q_send: "Send now", q_checking: "Checking the phone's storage…", q_login_again: "Log in again to send the {n} waiting interview(s).", q_offline: "Offline: {n} interview(s) will be sent when the connection returns.", q_waiting_n: "{n} interview(s) waiting to be sent; retried automatically.", q_refused_note: "Refused interviews stay on the phone until you remove them; your supervisor can see conflicts.", q_all_sent: "Everything has been sent.", q_empty: "No interview on this phone yet.", q_login: "Log in", q_storage: "The phone cannot store interviews:", q_no_storage: "This browser cannot keep interviews.", q_correction: "Correction:", q_wait_user: "Waiting for {user} to log in on this phone.", q_retry: "Try again", q_remove: "Remove from phone", q_remove_confirm: "Remove this refused interview from the phone? It cannot be sent afterwards.", offline_form: "Offline: the interview is kept on the phone and sent when the connection returns.",
-      storage_error: 'The phone could not store the interview:'
+      storage_error: 'The phone could not store the interview:',
+      add_repetition: 'Add another: {label}', remove_repetition: 'Remove', repetition: '{label} {n}',
+      no_repetitions: 'None yet.'
     },
     fr: {
       next: 'Suivant', back: 'Retour', finish: "Terminer l'entretien", save_finish: 'Envoyer la correction',
@@ -76,7 +81,9 @@
       unit: "Grappe (de la base de sondage)", not_in_frame: "Choisissez la grappe dans la liste : celle-ci n'est pas dans la base de sondage.",
       // the queue panel and the page around the form
       q_title: "Entretiens sur ce téléphone", q_waiting: "en attente", q_sent: "envoyés", q_refused: "refusés", q_send: "Envoyer maintenant", q_checking: "Vérification de la mémoire du téléphone…", q_login_again: "Reconnectez-vous pour envoyer les {n} entretien(s) en attente.", q_offline: "Hors ligne : {n} entretien(s) seront envoyés au retour de la connexion.", q_waiting_n: "{n} entretien(s) en attente d'envoi ; nouvel essai automatique.", q_refused_note: "Les entretiens refusés restent sur le téléphone jusqu'à ce que vous les retiriez ; votre superviseur voit les conflits.", q_all_sent: "Tout a été envoyé.", q_empty: "Aucun entretien sur ce téléphone pour l'instant.", q_login: "Se connecter", q_storage: "Le téléphone ne peut pas enregistrer les entretiens :", q_no_storage: "Ce navigateur ne peut pas garder les entretiens.", q_correction: "Correction :", q_wait_user: "En attente de la connexion de {user} sur ce téléphone.", q_retry: "Réessayer", q_remove: "Retirer du téléphone", q_remove_confirm: "Retirer cet entretien refusé du téléphone ? Il ne pourra plus être envoyé.", offline_form: "Hors ligne : l'entretien est gardé sur le téléphone et envoyé au retour de la connexion.",
-      storage_error: "Le téléphone n'a pas pu enregistrer l'entretien :"
+      storage_error: "Le téléphone n'a pas pu enregistrer l'entretien :",
+      add_repetition: 'Ajouter : {label}', remove_repetition: 'Retirer', repetition: '{label} {n}',
+      no_repetitions: 'Aucun pour le moment.'
     },
     ht: {
       next: 'Swivan', back: 'Retounen', finish: 'Fini entèvyou a', save_finish: 'Voye koreksyon an',
@@ -99,7 +106,9 @@
       unit: 'Grap (nan baz echantiyon an)', not_in_frame: 'Chwazi grap la nan lis la: sa a pa nan baz echantiyon an.',
       // the queue panel and the page around the form
       q_title: "Entèvyou sou telefòn sa a", q_waiting: "ap tann", q_sent: "voye", q_refused: "refize", q_send: "Voye kounye a", q_checking: "N ap tcheke memwa telefòn nan…", q_login_again: "Konekte ankò pou voye {n} entèvyou k ap tann yo.", q_offline: "Pa gen koneksyon: {n} entèvyou ap pati lè koneksyon an tounen.", q_waiting_n: "{n} entèvyou ap tann pou yo pati; telefòn nan ap eseye ankò poukont li.", q_refused_note: "Entèvyou sèvè a refize yo rete sou telefòn nan jiskaske ou retire yo; sipèvizè ou ka wè konfli yo.", q_all_sent: "Tout entèvyou yo pati.", q_empty: "Poko gen entèvyou sou telefòn sa a.", q_login: "Konekte", q_storage: "Telefòn nan pa ka sere entèvyou:", q_no_storage: "Navigatè sa a pa ka kenbe entèvyou.", q_correction: "Koreksyon:", q_wait_user: "N ap tann {user} konekte sou telefòn sa a.", q_retry: "Eseye ankò", q_remove: "Retire l sou telefòn nan", q_remove_confirm: "Retire entèvyou sèvè a refize sa a sou telefòn nan? Apre sa li pa ka pati ankò.", offline_form: "Pa gen koneksyon: entèvyou a rete sou telefòn nan epi l ap pati lè koneksyon an tounen.",
-      storage_error: 'Telefòn nan pa t ka sere entèvyou a:'
+      storage_error: 'Telefòn nan pa t ka sere entèvyou a:',
+      add_repetition: 'Ajoute yon lòt: {label}', remove_repetition: 'Retire', repetition: '{label} {n}',
+      no_repetitions: 'Poko genyen.'
     },
     es: {
       next: 'Siguiente', back: 'Atrás', finish: 'Terminar la entrevista', save_finish: 'Enviar la corrección',
@@ -122,7 +131,9 @@
       unit: 'Conglomerado (del marco muestral)', not_in_frame: 'Elija el conglomerado de la lista: este no está en el marco muestral.',
       // the queue panel and the page around the form
       q_title: "Entrevistas en este teléfono", q_waiting: "en espera", q_sent: "enviadas", q_refused: "rechazadas", q_send: "Enviar ahora", q_checking: "Revisando la memoria del teléfono…", q_login_again: "Vuelva a iniciar sesión para enviar las {n} entrevista(s) en espera.", q_offline: "Sin conexión: {n} entrevista(s) se enviarán cuando vuelva la conexión.", q_waiting_n: "{n} entrevista(s) en espera de envío; se reintenta automáticamente.", q_refused_note: "Las entrevistas rechazadas quedan en el teléfono hasta que las quite; su supervisor ve los conflictos.", q_all_sent: "Todo se ha enviado.", q_empty: "Aún no hay entrevistas en este teléfono.", q_login: "Iniciar sesión", q_storage: "El teléfono no puede guardar entrevistas:", q_no_storage: "Este navegador no puede guardar entrevistas.", q_correction: "Corrección:", q_wait_user: "Esperando a que {user} inicie sesión en este teléfono.", q_retry: "Reintentar", q_remove: "Quitar del teléfono", q_remove_confirm: "¿Quitar esta entrevista rechazada del teléfono? Ya no podrá enviarse.", offline_form: "Sin conexión: la entrevista se guarda en el teléfono y se envía cuando vuelva la conexión.",
-      storage_error: 'El teléfono no pudo guardar la entrevista:'
+      storage_error: 'El teléfono no pudo guardar la entrevista:',
+      add_repetition: 'Añadir otro: {label}', remove_repetition: 'Quitar', repetition: '{label} {n}',
+      no_repetitions: 'Ninguno por ahora.'
     }
   };
   var LANGUAGE_NAMES = {ht: 'Kreyòl', fr: 'Français', en: 'English', es: 'Español'};
@@ -156,6 +167,7 @@
   var DECIMAL_RE = /^-?([0-9]+([.,][0-9]*)?|[.,][0-9]+)$/;
   var DATE_RE = /^[0-9]{4}-[0-9]{2}-[0-9]{2}$/;
   var REF_RE = /\$\{\s*([^}\s]+)\s*\}/g;
+  var MAX_REPETITIONS = 500;  // as surveys.rules.MAX_REPETITIONS
 
   // --- small helpers -------------------------------------------------------------------
 
@@ -426,10 +438,13 @@
     this.items = [];
     this.byCode = {};
     var self = this;
+    this.repeatSections = {};  // repeat name -> its section (one screen)
     this.form.sections.forEach(function (section, si) {
+      if (section.repeat) self.repeatSections[section.repeat.name] = section;
       section.items.forEach(function (item) {
         item.section = si;
-        self.items.push(item);
+        if (section.repeat) item.repeat = section.repeat.name;
+        else self.items.push(item);
         self.byCode[item.code] = item;
       });
     });
@@ -477,7 +492,7 @@
       }
     });
     return {
-      uuid: uuid4(), language: this.initialLanguage(), screen: 0, design: design, answers: answers,
+      uuid: uuid4(), language: this.initialLanguage(), screen: 0, design: design, answers: answers, repeats: {},
       started_at: null, ended_at: null, touched: {}, attempted: {}, dirty: false, note: ''
     };
   };
@@ -486,9 +501,22 @@
     var c = this.correction;
     var self = this;
     var answers = {};
+    var repeats = {};
     Object.keys(c.answers || {}).forEach(function (code) {
       var v = c.answers[code];
       if (v === null || v === undefined) return;
+      if (self.repeatSections[code] && Array.isArray(v)) {
+        repeats[code] = v.map(function (r) {
+          var out = {};
+          Object.keys(r || {}).forEach(function (k) {
+            var x = r[k];
+            if (x === null || x === undefined) return;
+            out[k] = Array.isArray(x) ? x.join(' ') : (typeof x === 'string' ? x : asString(x));
+          });
+          return out;
+        });
+        return;
+      }
       if (Array.isArray(v)) v = v.join(' ');
       answers[code] = typeof v === 'string' ? v : asString(v);
       if (self.byCode[code] && self.byCode[code].type === 'date') answers[code] = answers[code].slice(0, 10);
@@ -497,7 +525,7 @@
     DESIGN_FIELDS.forEach(function (f) { design[f] = c.design && c.design[f] ? String(c.design[f]) : ''; });
     var lang = c.language && this.form.languages.indexOf(c.language) >= 0 ? c.language : this.initialLanguage();
     return {
-      uuid: c.uuid, language: lang, screen: 0, design: design, answers: answers,
+      uuid: c.uuid, language: lang, screen: 0, design: design, answers: answers, repeats: repeats,
       started_at: c.started_at, ended_at: c.ended_at, touched: {}, attempted: {}, dirty: false, note: ''
     };
   };
@@ -505,7 +533,8 @@
   FormEngine.prototype.fromDraft = function (d) {
     return {
       uuid: d.uuid, language: this.form.languages.indexOf(d.language) >= 0 ? d.language : this.initialLanguage(),
-      screen: d.screen || 0, design: d.design || {}, answers: d.answers || {}, started_at: d.started_at,
+      screen: d.screen || 0, design: d.design || {}, answers: d.answers || {}, repeats: d.repeats || {},
+      started_at: d.started_at,
       ended_at: null, touched: d.touched || {}, attempted: {}, dirty: true, note: d.note || ''
     };
   };
@@ -526,38 +555,104 @@
     });
     var relevant = {};
     var sectionRelevant = [];
+    var repeats = {};  // the repeat context of expressions: repeat name -> each repetition's values
+    var reps = {};  // repeat name -> each repetition's {values, relevant}
+    var context = {repeats: repeats};
+    Object.keys(this.repeatSections).forEach(function (name) { repeats[name] = []; });
     this.form.sections.forEach(function (section, si) {
-      var on = self.truth(section.relevant, values, '', true, 'section ' + section.name);
+      var on = self.truth(section.relevant, values, '', true, 'section ' + section.name, context);
       sectionRelevant[si] = on;
+      if (section.repeat) {
+        self.computeRepeat(section, on, values, repeats, reps);
+        return;
+      }
       section.items.forEach(function (item) {
-        var r = on && self.truth(item.relevant, values, values[item.code], true, item.code);
+        var r = on && self.truth(item.relevant, values, values[item.code], true, item.code, context);
         relevant[item.code] = r;
         if (item.type === 'calculate') {
-          values[item.code] = r && item.calculation ? self.calc(item, values) : '';
+          values[item.code] = r && item.calculation ? self.calc(item, values, context) : '';
         } else if (!r && !METADATA[item.type]) {
           values[item.code] = '';
         }
       });
     });
-    return {values: values, relevant: relevant, sections: sectionRelevant};
+    return {values: values, relevant: relevant, sections: sectionRelevant, repeats: reps, context: context};
   };
 
-  FormEngine.prototype.truth = function (tree, values, current, fallback, where) {
+  // How many repetitions repeat_count asks for (null: the enumerator decides), at most 500 as the server takes.
+  FormEngine.prototype.fixedCount = function (section, values, repeats) {
+    if (!section.repeat.count) return null;
+    try {
+      var n = Number(X.evaluate(section.repeat.count, values, '', {repeats: repeats}));
+      if (isNaN(n)) return null;
+      return Math.max(0, Math.min(MAX_REPETITIONS, Math.floor(n)));
+    } catch (err) {
+      warnOnce('repeat_count ' + section.repeat.name, err);
+      return null;
+    }
+  };
+
+  // The repetitions of one repeat: each one's values (calculations done, '' when not relevant) and relevance.
+  FormEngine.prototype.computeRepeat = function (section, on, values, repeats, reps) {
+    var self = this;
+    var name = section.repeat.name;
+    var given = this.repetitions(name);
+    var fixed = on ? this.fixedCount(section, values, repeats) : null;
+    if (fixed !== null && !this.readonly) {
+      while (given.length < fixed) given.push({});
+      if (given.length > fixed) given.length = fixed;
+    }
+    var count = on ? given.length : 0;
+    var instances = [];
+    for (var i = 0; i < count; i++) {
+      var inst = {};
+      section.items.forEach(function (item) {
+        inst[item.code] = item.type === 'note' || item.type === 'calculate' || METADATA[item.type] ? '' : given[i][item.code] || '';
+      });
+      instances.push(inst);
+    }
+    repeats[name] = instances;
+    var out = [];
+    instances.forEach(function (inst, k) {
+      var options = {repeats: repeats, position: {}};
+      options.position[name] = k + 1;
+      var relevant = {};
+      section.items.forEach(function (item) {
+        var r = self.truth(item.relevant, values, inst[item.code], true, item.code, options);
+        relevant[item.code] = r;
+        if (item.type === 'calculate') inst[item.code] = r && item.calculation ? self.calc(item, values, options, name + '[' + (k + 1) + ']/' + item.code) : '';
+        else if (!r) inst[item.code] = '';
+      });
+      out.push({values: inst, relevant: relevant, options: options});
+    });
+    reps[name] = out;
+  };
+
+  // The repetitions of a repeat in the state (created when missing).
+  FormEngine.prototype.repetitions = function (name) {
+    if (!this.state.repeats) this.state.repeats = {};
+    if (!this.state.repeats[name]) this.state.repeats[name] = [];
+    return this.state.repeats[name];
+  };
+
+  FormEngine.prototype.truth = function (tree, values, current, fallback, where, options) {
     if (!tree) return fallback;
     try {
-      return X.truthy(X.evaluate(tree, values, current));
+      return X.truthy(X.evaluate(tree, values, current, options));
     } catch (err) {
       warnOnce(where, err);
       return fallback;
     }
   };
 
-  FormEngine.prototype.calc = function (item, values) {
+  FormEngine.prototype.calc = function (item, values, context, where) {
     try {
-      // Seeded by the interview and the field: random() draws the same number at every
-      // evaluation, as once(random()) would.
-      var seed = X.seedFor(this.state ? this.state.uuid || '' : '', item.code);
-      return asString(X.evaluate(item.calculation, values, '', {seed: seed}));
+      // Seeded by the interview and the field (in a repeat: repeat[i]/code, as the server seeds it):
+      // random() draws the same number at every evaluation, as once(random()) would.
+      var seed = X.seedFor(this.state ? this.state.uuid || '' : '', where || item.code);
+      var options = {seed: seed};
+      if (context) { options.repeats = context.repeats; if (context.position) options.position = context.position; }
+      return asString(X.evaluate(item.calculation, values, '', options));
     } catch (err) {
       warnOnce(item.code, err);
       return '';
@@ -571,17 +666,28 @@
 
   // The message for an item's current answer, '' when fine.
   FormEngine.prototype.validate = function (item, computed, showRequired) {
-    if (METADATA[item.type] || item.type === 'note' || item.type === 'calculate') return '';
     if (!computed.relevant[item.code]) return '';
-    var v = this.state.answers[item.code] || '';
+    return this.check(item, this.state.answers[item.code] || '', computed.values, showRequired, computed.context);
+  };
+
+  // The message for one answer of a repetition ``index`` (from 0) of a repeat, '' when fine.
+  FormEngine.prototype.validateChild = function (item, index, computed, showRequired) {
+    var rep = (computed.repeats[item.repeat] || [])[index];
+    if (!rep || !rep.relevant[item.code]) return '';
+    var v = (this.repetitions(item.repeat)[index] || {})[item.code] || '';
+    return this.check(item, v, computed.values, showRequired, rep.options);
+  };
+
+  FormEngine.prototype.check = function (item, v, values, showRequired, options) {
+    if (METADATA[item.type] || item.type === 'note' || item.type === 'calculate') return '';
     if (v === '') return item.required && showRequired ? this.message(item.required_message, 'required') : '';
     if (item.type === 'integer' && !INTEGER_RE.test(v.trim())) return this.t('integer');
     if (item.type === 'decimal' && !DECIMAL_RE.test(v.trim())) return this.t('decimal');
     if (item.type === 'date' && !DATE_RE.test(v)) return this.t('date');
-    if (item.constraint && !this.truth(item.constraint, computed.values, v, true, item.code + ' constraint')) {
+    if (item.constraint && !this.truth(item.constraint, values, v, true, item.code + ' constraint', options)) {
       return this.message(item.constraint_message, 'invalid');
     }
-    var names = this.offered(item, computed.values);
+    var names = this.offered(item, values);
     if (names && v.split(/\s+/).some(function (c) { return c && !names[c]; })) return this.t('invalid');
     return '';
   };
@@ -824,12 +930,18 @@
     return true;
   };
 
-  FormEngine.prototype.renderItem = function (item) {
+  // One question; ``slot`` ({key, value, repeat, index}) for a question of a repetition.
+  FormEngine.prototype.renderItem = function (item, slot) {
     var self = this;
-    var code = item.code;
-    var value = this.state.answers[code] || '';
+    var code = slot ? slot.key : item.code;
+    var value = slot ? slot.value : this.state.answers[code] || '';
     var id = 'f-' + code;
     var wrap = h('div', {className: 'q q-' + item.type, 'data-code': code, id: 'q-' + code});
+    if (slot) {
+      wrap.setAttribute('data-repeat', slot.repeat);
+      wrap.setAttribute('data-index', String(slot.index));
+      wrap.setAttribute('data-child', item.code);
+    }
     var labelText = this.labelFor(item);
     var req = item.required ? h('span', {className: 'req', 'aria-hidden': 'true', text: ' *'}) : null;
     var hint = this.text(item.hints);
@@ -934,10 +1046,49 @@
     var section = this.form.sections[si];
     var title = this.text(section.labels);
     if (title) screen.appendChild(h('h2', {text: title}));
+    if (section.repeat) {
+      this.renderRepeat(screen, section, si);
+      return;
+    }
     section.items.forEach(function (item) {
       if (METADATA[item.type] || item.type === 'calculate') return;
       screen.appendChild(self.renderItem(item));
     });
+  };
+
+  // The DOM key of a question of a repetition (index from 0).
+  function childKey(name, index, code) { return name + '-' + (index + 1) + '-' + code; }
+
+  // A repeat's screen: one box per repetition, and add / remove unless repeat_count fixes how many.
+  FormEngine.prototype.renderRepeat = function (screen, section, si) {
+    var self = this;
+    var name = section.repeat.name;
+    var computed = this.compute();
+    var label = this.text(section.labels) || name;
+    var fixed = computed.sections[si] ? this.fixedCount(section, computed.values, computed.context.repeats) : null;
+    var given = this.repetitions(name);
+    var list = h('div', {className: 'repetitions', 'data-repetitions': name});
+    if (!given.length) list.appendChild(h('p', {className: 'muted', text: this.t('no_repetitions')}));
+    given.forEach(function (answers, index) {
+      var box = h('fieldset', {className: 'card repetition', 'data-repetition': index + 1}, [
+        h('legend', {text: fmt(self.t('repetition'), {label: label, n: index + 1})})
+      ]);
+      section.items.forEach(function (item) {
+        if (METADATA[item.type] || item.type === 'calculate') return;
+        box.appendChild(self.renderItem(item, {key: childKey(name, index, item.code), value: answers[item.code] || '',
+          repeat: name, index: index}));
+      });
+      if (fixed === null && !self.readonly) {
+        box.appendChild(h('button', {type: 'button', className: 'link', 'data-remove-repetition': name + ':' + index,
+          text: self.t('remove_repetition') + ' (' + fmt(self.t('repetition'), {label: label, n: index + 1}) + ')'}));
+      }
+      list.appendChild(box);
+    });
+    screen.appendChild(list);
+    if (fixed === null && !this.readonly && given.length < MAX_REPETITIONS) {
+      screen.appendChild(h('button', {type: 'button', className: 'secondary', 'data-add-repetition': name,
+        text: fmt(this.t('add_repetition'), {label: label})}));
+    }
   };
 
   FormEngine.prototype.answeredCount = function (computed) {
@@ -946,6 +1097,15 @@
     this.items.forEach(function (item) {
       if (METADATA[item.type] || item.type === 'note' || item.type === 'calculate') return;
       if (computed.relevant[item.code] && (self.state.answers[item.code] || '') !== '') n++;
+    });
+    Object.keys(computed.repeats).forEach(function (name) {
+      var given = self.repetitions(name);
+      computed.repeats[name].forEach(function (rep, index) {
+        self.repeatSections[name].items.forEach(function (item) {
+          if (METADATA[item.type] || item.type === 'note' || item.type === 'calculate') return;
+          if (rep.relevant[item.code] && ((given[index] || {})[item.code] || '') !== '') n++;
+        });
+      });
     });
     return n;
   };
@@ -968,7 +1128,19 @@
     var computed = this.compute();
     var si = this.state.screen - 1;
     var attempted = !!this.state.attempted[this.state.screen];
-    if (si >= 0 && si < this.form.sections.length) {
+    if (si >= 0 && si < this.form.sections.length && this.form.sections[si].repeat) {
+      var section = this.form.sections[si];
+      (computed.repeats[section.repeat.name] || []).forEach(function (rep, index) {
+        section.items.forEach(function (item) {
+          var key = childKey(section.repeat.name, index, item.code);
+          var el = self.body.querySelector('[data-code="' + cssEscape(key) + '"]');
+          if (!el) return;
+          el.hidden = !rep.relevant[item.code];
+          var show = attempted || self.state.touched[key];
+          self.showError(el, show ? self.validateChild(item, index, computed, attempted) : '');
+        });
+      });
+    } else if (si >= 0 && si < this.form.sections.length) {
       this.form.sections[si].items.forEach(function (item) {
         var el = self.body.querySelector('[data-code="' + cssEscape(item.code) + '"]');
         if (!el) return;
@@ -1059,6 +1231,12 @@
     if (!q) return;
     var code = q.getAttribute('data-code');
     var value;
+    var holder = this.state.answers;
+    if (q.hasAttribute('data-repeat')) {  // a question of a repetition: its answers live in state.repeats
+      holder = this.repetitions(q.getAttribute('data-repeat'))[parseInt(q.getAttribute('data-index'), 10)];
+      if (!holder) return;
+    }
+    var field = q.hasAttribute('data-repeat') ? q.getAttribute('data-child') : code;
     if (t.type === 'checkbox') {
       var boxes = q.querySelectorAll('input[type=checkbox]');
       var names = [];
@@ -1067,12 +1245,12 @@
     } else {
       value = t.value;
     }
-    if ((this.state.answers[code] || '') === value && event.type === 'change') {
+    if ((holder[field] || '') === value && event.type === 'change') {
       this.state.touched[code] = true;
       this.refresh();
       return;
     }
-    if (value === '') delete this.state.answers[code]; else this.state.answers[code] = value;
+    if (value === '') delete holder[field]; else holder[field] = value;
     this.state.touched[code] = true;
     this.changed();
   };
@@ -1094,6 +1272,43 @@
     else if (t.hasAttribute('data-new')) this.restart();
     else if (t.hasAttribute('data-resume')) this.resume(t.getAttribute('data-resume'));
     else if (t.hasAttribute('data-discard')) this.discard(t.getAttribute('data-discard'));
+    else if (t.hasAttribute('data-add-repetition')) this.addRepetition(t.getAttribute('data-add-repetition'));
+    else if (t.hasAttribute('data-remove-repetition')) {
+      var parts = t.getAttribute('data-remove-repetition').split(':');
+      this.removeRepetition(parts[0], parseInt(parts[1], 10));
+    }
+  };
+
+  FormEngine.prototype.addRepetition = function (name) {
+    if (this.readonly) return;
+    var given = this.repetitions(name);
+    if (given.length >= MAX_REPETITIONS) return;
+    given.push({});
+    this.changed();
+    this.render();
+    var boxes = this.body.querySelectorAll('[data-repetition]');
+    var input = boxes.length ? boxes[boxes.length - 1].querySelector('input, select, textarea') : null;
+    if (input) input.focus();
+  };
+
+  FormEngine.prototype.removeRepetition = function (name, index) {
+    if (this.readonly) return;
+    var given = this.repetitions(name);
+    if (index < 0 || index >= given.length) return;
+    given.splice(index, 1);
+    // what was typed in the later repetitions moves up with them
+    var touched = {};
+    var self = this;
+    Object.keys(this.state.touched).forEach(function (key) {
+      var m = key.indexOf(name + '-') === 0 ? /^(\d+)-(.*)$/.exec(key.slice(name.length + 1)) : null;
+      if (!m) { touched[key] = self.state.touched[key]; return; }
+      var n = parseInt(m[1], 10) - 1;
+      if (n < index) touched[key] = true;
+      else if (n > index) touched[childKey(name, n - 1, m[2])] = true;
+    });
+    this.state.touched = touched;
+    this.changed();
+    this.render();
   };
 
   FormEngine.prototype.screenErrors = function (screenIndex, computed) {
@@ -1101,6 +1316,16 @@
     if (screenIndex === 0) return Object.keys(this.designErrors(true));
     var si = screenIndex - 1;
     if (si < 0 || si >= this.form.sections.length || !computed.sections[si]) return [];
+    var section = this.form.sections[si];
+    if (section.repeat) {
+      var keys = [];
+      (computed.repeats[section.repeat.name] || []).forEach(function (rep, index) {
+        section.items.forEach(function (item) {
+          if (self.validateChild(item, index, computed, true) !== '') keys.push(childKey(section.repeat.name, index, item.code));
+        });
+      });
+      return keys;
+    }
     return this.form.sections[si].items.filter(function (item) {
       return self.validate(item, computed, true) !== '';
     }).map(function (item) { return item.code; });
@@ -1139,6 +1364,13 @@
     this.go(screens[Math.max(0, pos - 1)]);
   };
 
+  // An answer as the API takes it: a list for multiple choice, numbers with a decimal point.
+  function sendable(item, v) {
+    if (item.type === 'multiple_choice') return v.split(/\s+/).filter(Boolean);
+    if (item.type === 'integer' || item.type === 'decimal') return v.trim().replace(',', '.');
+    return v;
+  }
+
   // The API body (SubmissionIn / SubmissionCorrection): relevant answers only, lists for multiple choice.
   FormEngine.prototype.payload = function (computed) {
     var self = this;
@@ -1154,9 +1386,21 @@
       if (!computed.relevant[item.code]) return;
       var v = self.state.answers[item.code];
       if (v === undefined || v === null || v === '') return;
-      if (item.type === 'multiple_choice') answers[item.code] = v.split(/\s+/).filter(Boolean);
-      else if (item.type === 'integer' || item.type === 'decimal') answers[item.code] = v.trim().replace(',', '.');
-      else answers[item.code] = v;
+      answers[item.code] = sendable(item, v);
+    });
+    this.form.sections.forEach(function (section, si) {  // repeats: one object per repetition
+      if (!section.repeat || !computed.sections[si]) return;
+      var given = self.repetitions(section.repeat.name);
+      var list = (computed.repeats[section.repeat.name] || []).map(function (rep, index) {
+        var out = {};
+        section.items.forEach(function (item) {
+          if (METADATA[item.type] || item.type === 'note' || item.type === 'calculate' || !rep.relevant[item.code]) return;
+          var v = (given[index] || {})[item.code];
+          if (v !== undefined && v !== null && v !== '') out[item.code] = sendable(item, v);
+        });
+        return out;
+      });
+      if (list.length) answers[section.repeat.name] = list;
     });
     var d = this.state.design;
     var body = {answers: answers, language: this.state.language};
@@ -1269,7 +1513,7 @@
       survey_id: this.data.survey_id, wave_id: this.data.wave_id, form_url: this.data.form_url,
       page_url: window.location.pathname, survey_title: this.data.survey_title, wave_name: this.data.wave.name,
       instrument_version_id: this.data.instrument_version_id, username: this.data.username,
-      language: st.language, screen: st.screen, design: st.design, answers: st.answers,
+      language: st.language, screen: st.screen, design: st.design, answers: st.answers, repeats: st.repeats,
       started_at: st.started_at, touched: st.touched, note: st.note
     };
   };
