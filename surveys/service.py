@@ -1033,9 +1033,24 @@ def personal_codes_of(*, session: Session, version_ids: Iterable[int]) -> dict[i
     """Instrument version id -> the codes of its items marked personal (cached per version)."""
     cache: dict[int, frozenset[str]] = session.info.setdefault("konbit.personal_codes", {})
     missing = set(version_ids) - cache.keys()
-    for version in session.exec(select(InstrumentVersion).where(col(InstrumentVersion.id).in_(missing))) if missing else ():
-        cache[version.id] = privacy.personal_codes(version_spec(version).items())
+    if missing:
+        # A version never changes: its codes are kept for the process, keyed as the spec cache is, so
+        # a request reads two small columns instead of the whole spec (every API submission asks).
+        need = []
+        for version_id, created_at in session.exec(select(InstrumentVersion.id, InstrumentVersion.created_at)
+                                                   .where(col(InstrumentVersion.id).in_(missing))):
+            codes = _PERSONAL.get(_spec_key(version_id, created_at))
+            if codes is None:
+                need.append(version_id)
+            else:
+                cache[version_id] = codes
+        for version in session.exec(select(InstrumentVersion).where(col(InstrumentVersion.id).in_(need))) if need else ():
+            codes = privacy.personal_codes(version_spec(version).items())
+            _PERSONAL[_spec_key(version.id, version.created_at)] = cache[version.id] = codes
     return {v: cache.get(v, frozenset()) for v in version_ids}
+
+
+_PERSONAL: dict[tuple[int, str], frozenset[str]] = {}
 
 
 def answers_filter(*, session: Session, submission: Submission, viewer: User | None, detail: bool):
