@@ -87,7 +87,14 @@ def test_kill_9_the_worker_mid_send_and_every_recipient_gets_one_message(engine,
         outbox.expand_occurrence(session=session, occurrence=due_occurrence(session, setup))
         session.commit()
         worker = spawn("worker", "--batch", "200")
-        _wait(lambda: len(gw.state.messages) >= 1500, 90, "the first messages", worker)
+
+        def in_hand() -> int:
+            with Session(engine) as s:
+                return s.exec(select(func.count()).select_from(Delivery).where(Delivery.status == DeliveryStatus.sending)).one()
+
+        # Killed with a batch in hand, not in the moment between recording one batch and claiming
+        # the next (a kill there is the easy case: nothing is in flight).
+        _wait(lambda: len(gw.state.messages) >= 1500 and in_hand() > 0, 90, "the first messages", worker)
         worker.send_signal(signal.SIGKILL)
         worker.wait(timeout=10)
         at_kill = len(gw.state.messages)
